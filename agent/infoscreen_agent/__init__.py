@@ -1,0 +1,3 @@
+"""infoscreen-fleet Pi agent."""
+
+__version__ = "1.0.0"
