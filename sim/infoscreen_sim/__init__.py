@@ -1,0 +1,1 @@
+"""Simulated infoscreen fleet: local broker, simulated Pi clients running the real agent."""
