@@ -1,0 +1,159 @@
+"""The agent's INI configuration: load it, check it, and say exactly what is wrong."""
+
+import configparser
+import dataclasses
+import shlex
+
+# How far a controller's clock may run ahead of or behind this client's before expiry checks
+# bite. Five minutes of future tolerance covers a Pi whose RTC-less clock is not synced yet.
+DEFAULT_CLOCK_SKEW_S = 30
+DEFAULT_FUTURE_TOLERANCE_S = 300
+# Dedupe entries live 7 days: far beyond any command's validity (minutes), so a redelivered
+# or replayed command_id is always recognised, and the store stays small.
+DEFAULT_DEDUPE_RETENTION_S = 7 * 24 * 3600
+DEFAULT_DEDUPE_MAX_ENTRIES = 2000
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the file, section and key."""
+
+
+@dataclasses.dataclass
+class AgentConfig:
+    path: str
+    host: str
+    port: int
+    username: str
+    password: str
+    tls_ca: str
+    keepalive_s: int
+    client_uuid: str
+    state_dir: str
+    release: str
+    heartbeat_interval_s: float
+    health_interval_s: float
+    power_backend: str
+    helper_command: list
+    boot_id_path: str
+    app_unit: str
+    reboot_deadline_s: float
+    shutdown_deadline_s: float
+    restart_deadline_s: float
+    helper_timeout_s: float
+    clock_skew_s: float
+    future_tolerance_s: float
+    dedupe_retention_s: float
+    dedupe_max_entries: int
+    lockout_max: int
+    lockout_window_s: float
+    reconnect_min_s: int
+    reconnect_max_s: int
+    log_level: str
+    sim_request_path: str
+    sim_app_state_path: str
+    sim_helper_fails: bool
+    sim_drop_acks: bool
+
+
+_OPTIONAL = {
+    # key: (section, default, type)
+    "port": ("mqtt", "1883", int),
+    "tls_ca": ("mqtt", "", str),
+    "keepalive_s": ("mqtt", "30", int),
+    "reconnect_min_s": ("mqtt", "1", int),
+    "reconnect_max_s": ("mqtt", "60", int),
+    "release": ("agent", "", str),
+    "heartbeat_interval_s": ("agent", "30", float),
+    "health_interval_s": ("agent", "60", float),
+    "power_backend": ("agent", "helper", str),
+    "helper_command": ("agent", "sudo -n /usr/local/libexec/infoscreen-agent/infoscreen-helper", str),
+    "boot_id_path": ("agent", "/proc/sys/kernel/random/boot_id", str),
+    "app_unit": ("agent", "infoscreen-app.service", str),
+    "reboot_deadline_s": ("agent", "600", float),
+    "shutdown_deadline_s": ("agent", "300", float),
+    "restart_deadline_s": ("agent", "120", float),
+    "helper_timeout_s": ("agent", "60", float),
+    "clock_skew_s": ("agent", str(DEFAULT_CLOCK_SKEW_S), float),
+    "future_tolerance_s": ("agent", str(DEFAULT_FUTURE_TOLERANCE_S), float),
+    "dedupe_retention_s": ("agent", str(DEFAULT_DEDUPE_RETENTION_S), float),
+    "dedupe_max_entries": ("agent", str(DEFAULT_DEDUPE_MAX_ENTRIES), int),
+    "lockout_max": ("agent", "3", int),
+    "lockout_window_s": ("agent", "900", float),
+    "log_level": ("agent", "INFO", str),
+    "request_path": ("sim", "", str),
+    "app_state_path": ("sim", "", str),
+    "helper_fails": ("sim", "false", bool),
+    "drop_acks": ("sim", "false", bool),
+}
+_REQUIRED = {"host": "mqtt", "username": "mqtt", "password": "mqtt", "client_uuid": "agent", "state_dir": "agent"}
+
+
+def _get(parser, path, section, key, *, default, kind):
+    raw = parser.get(section, key, fallback=default)
+    try:
+        if kind is bool:
+            return parser.getboolean(section, key, fallback=default.lower() in ("1", "true", "yes", "on"))
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{path}: [{section}] {key} = {raw!r} is not a valid {kind.__name__}; "
+                          "fix the value") from None
+
+
+def load(path):
+    """Read and check the INI file at ``path``; raise ConfigError naming what to fix."""
+    # Inline ';' comments are allowed, as in the documented example.
+    parser = configparser.ConfigParser(inline_comment_prefixes=(";",), interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read agent config {path}: {exc.strerror}; "
+                          "pass --config with a readable file") from None
+    except configparser.Error as exc:
+        raise ConfigError(f"agent config {path} is not valid INI: {exc}") from None
+    values = {}
+    for key, section in _REQUIRED.items():
+        value = parser.get(section, key, fallback="").strip()
+        if not value:
+            raise ConfigError(f"{path}: [{section}] {key} is missing or empty; set it (see docs/agent.md)")
+        values[key] = value
+    for key, (section, default, kind) in _OPTIONAL.items():
+        values[key] = _get(parser, path, section, key, default=default, kind=kind)
+    return _check(path, values)
+
+
+def _check(path, v):
+    from .contract.topics import _UUID_RE  # noqa: PLC0415 - one UUID rule for the whole contract
+
+    if not _UUID_RE.match(v["client_uuid"]):
+        raise ConfigError(f"{path}: [agent] client_uuid {v['client_uuid']!r} is not a UUID (8-4-4-4-12 hex)")
+    if v["power_backend"] not in ("helper", "sim"):
+        raise ConfigError(f"{path}: [agent] power_backend must be 'helper' or 'sim', got {v['power_backend']!r}")
+    if v["power_backend"] == "sim" and not v["request_path"]:
+        raise ConfigError(f"{path}: [sim] request_path is required when power_backend = sim")
+    helper = shlex.split(v["helper_command"])
+    if v["power_backend"] == "helper" and not helper:
+        raise ConfigError(f"{path}: [agent] helper_command is empty; set the helper path (sudo -n ...)")
+    if not 1 <= v["port"] <= 65535:
+        raise ConfigError(f"{path}: [mqtt] port {v['port']} is out of range 1-65535")
+    for key in ("heartbeat_interval_s", "health_interval_s", "reboot_deadline_s", "shutdown_deadline_s",
+                "restart_deadline_s", "helper_timeout_s", "dedupe_retention_s"):
+        if v[key] <= 0:
+            raise ConfigError(f"{path}: [agent] {key} must be positive, got {v[key]}")
+    if v["reconnect_min_s"] < 1 or v["reconnect_max_s"] < v["reconnect_min_s"]:
+        raise ConfigError(f"{path}: [mqtt] need 1 <= reconnect_min_s <= reconnect_max_s")
+    return AgentConfig(
+        path=path, host=v["host"], port=v["port"], username=v["username"], password=v["password"],
+        tls_ca=v["tls_ca"], keepalive_s=v["keepalive_s"], client_uuid=v["client_uuid"].lower(),
+        state_dir=v["state_dir"], release=v["release"], heartbeat_interval_s=v["heartbeat_interval_s"],
+        health_interval_s=v["health_interval_s"], power_backend=v["power_backend"], helper_command=helper,
+        boot_id_path=v["boot_id_path"], app_unit=v["app_unit"], reboot_deadline_s=v["reboot_deadline_s"],
+        shutdown_deadline_s=v["shutdown_deadline_s"], restart_deadline_s=v["restart_deadline_s"],
+        helper_timeout_s=v["helper_timeout_s"], clock_skew_s=v["clock_skew_s"],
+        future_tolerance_s=v["future_tolerance_s"], dedupe_retention_s=v["dedupe_retention_s"],
+        dedupe_max_entries=max(10, v["dedupe_max_entries"]), lockout_max=v["lockout_max"],
+        lockout_window_s=v["lockout_window_s"], reconnect_min_s=v["reconnect_min_s"],
+        reconnect_max_s=v["reconnect_max_s"], log_level=v["log_level"].upper(),
+        sim_request_path=v["request_path"], sim_app_state_path=v["app_state_path"],
+        sim_helper_fails=v["helper_fails"], sim_drop_acks=v["drop_acks"],
+    )
