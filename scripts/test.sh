@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: sets up what it needs (scripts/bootstrap.sh), then runs the linters,
 # the pytest suite (unit + integration against real mosquitto/snmpsim/agents) and every
-# molecule scenario. Usage: scripts/test.sh [lint|pytest|molecule]... (default: all)
-set -euo pipefail
+# molecule scenario; every stage runs, failures are summed up at the end. Usage: scripts/test.sh [lint|pytest|molecule]... (default: all)
+set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/bootstrap.sh
 source "$ROOT/scripts/bootstrap.sh"
@@ -13,14 +13,14 @@ mkdir -p artifacts
 
 run_lint() {
   echo "== ruff"
-  ruff check .
+  ruff check . || return 1
   echo "== ansible-lint (production profile)"
-  ansible-lint --profile production playbooks roles molecule
+  ansible-lint --profile production playbooks roles molecule || return 1
 }
 
 run_pytest() {
   echo "== pytest"
-  python -m pytest -n "${PYTEST_WORKERS:-2}" --junitxml=artifacts/pytest.xml tests
+  python -m pytest -n "${PYTEST_WORKERS:-2}" --junitxml=artifacts/pytest.xml tests || return 1
 }
 
 run_molecule() {
@@ -41,8 +41,18 @@ run_molecule() {
   fi
 }
 
+failed=()
 for stage in "${stages[@]}"; do
   start=$SECONDS
-  "run_$stage"
-  echo "== $stage finished in $((SECONDS - start)) s"
+  if "run_$stage"; then
+    echo "== $stage passed in $((SECONDS - start)) s"
+  else
+    echo "== $stage FAILED after $((SECONDS - start)) s"
+    failed+=("$stage")
+  fi
 done
+if ((${#failed[@]})); then
+  echo "test stages failed: ${failed[*]}"
+  exit 1
+fi
+echo "all test stages passed: ${stages[*]}"
