@@ -49,7 +49,7 @@ def parse_ts(text):
     return moment
 
 
-def make_command(client_uuid, action, validity_s=240, requested_by=None, reason=None,
+def make_command(client_uuid, action, *, validity_s=240, requested_by=None, reason=None,
                  command_id=None, issued_at=None):
     """Build a v1 command. The seed's example validity is 4 minutes (240 s)."""
     if action not in ACTIONS:

@@ -7,7 +7,6 @@ import re
 from .payloads import parse_ts
 
 try:
-    import jsonschema
     from jsonschema import Draft202012Validator, FormatChecker
 
     HAS_JSONSCHEMA = True
