@@ -119,8 +119,8 @@ def merge_quirk(value, bridge_id, flag="u"):
     for ident, flags in entries:
         if ident == bridge_id:
             found = True
-            if flag not in flags:
-                flags = flags + flag
+            out.append((ident, flags if flag in flags else flags + flag))
+            continue
         out.append((ident, flags))
     if not found:
         out.append((bridge_id, flag))

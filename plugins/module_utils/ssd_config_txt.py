@@ -51,7 +51,8 @@ def parse(text, path="config.txt"):
             entries.append({"line": number, "section": section, "key": match.group(1), "value": match.group(2)})
             continue
         if _DIRECTIVE.match(line):
-            entries.append({"line": number, "section": section, "key": line.split()[0], "value": line.split(None, 1)[1]})
+            key, value = line.split(None, 1)
+            entries.append({"line": number, "section": section, "key": key, "value": value})
             continue
         raise ConfigTxtError(
             "%s line %d: %r is not a comment, a [section] or key=value; fix the file by hand and run again"

@@ -257,12 +257,12 @@ def _boot_file(boot_dir, name, parse, require, warnings):
         return parse(text, path)
     except (ssd_cmdline.CmdlineError, ssd_config_txt.ConfigTxtError) as exc:
         if require:
-            raise SsdFactsError(str(exc))
+            raise SsdFactsError(str(exc)) from None
         warnings.append(str(exc))
         return None
 
 
-def gather(paths=None, kernel_log_text=None, kernel_log_source=None, eeprom_text=None, eeprom_source=None,
+def gather(paths=None, *, kernel_log_text=None, kernel_log_source=None, eeprom_text=None, eeprom_source=None,
            require_boot_files=True):
     """All SSD facts as one JSON-ready dict (see the pi_ssd_facts module's RETURN)."""
     roots = dict(DEFAULT_PATHS)

@@ -38,43 +38,44 @@ def normalize_bridge_ids(ids, name="ssd_timeouts_uas_quirk_allow_list"):
     return out
 
 
-def uas_quirk(bridge, evidence_counts, current_quirks=None, allow_list=None, deny_list=None,
+def _quirk(apply, ident, reason, token_value=None, present=False):
+    return {"apply": apply, "bridge_id": ident, "token_value": token_value, "present": present, "reason": reason}
+
+
+def uas_quirk(bridge, evidence_counts, *, current_quirks=None, allow_list=None, deny_list=None,
               min_events=UAS_EVIDENCE_MIN_EVENTS):
     """Decide whether the boot bridge gets ``usb-storage.quirks=VID:PID:u``.
 
-    Only with evidence for *that* bridge (UAS aborts/resets attributed to it) or when the
-    operator allow-lists its id; never for a bridge on the deny list; never without a bridge.
-    An existing quirk for the bridge is kept (with it, UAS is off, so the evidence is gone).
-    Returns ``{apply, bridge_id, token_value, reason}``; ``token_value`` is the merged value of
-    the quirks token to write (``None`` when nothing is to be written).
+    Only with evidence for *that* bridge (UAS aborts/resets attributed to it while it runs on
+    ``uas``) or when the operator allow-lists its id; never for a bridge on the deny list;
+    never without a bridge. An existing quirk for the bridge is kept (with it UAS is off, so
+    the evidence is gone). Returns ``{apply, bridge_id, token_value, present, reason}``;
+    ``token_value`` is the merged value of the quirks token to write when ``apply``.
     """
     allow = normalize_bridge_ids(allow_list)
     deny = normalize_bridge_ids(deny_list, "ssd_timeouts_uas_quirk_deny_list")
     if not bridge or not bridge.get("id"):
-        return {"apply": False, "bridge_id": None, "token_value": None,
-                "reason": "boot disk is not behind a USB bridge: no UAS quirk"}
+        return _quirk(False, None, "boot disk is not behind a USB bridge: no UAS quirk")
     ident = bridge["id"].lower()
     existing = dict(ssd_cmdline.parse_quirks(current_quirks)) if current_quirks else {}
     if "u" in existing.get(ident, ""):
-        return {"apply": False, "bridge_id": ident, "token_value": None,
-                "reason": "quirk for %s already on the kernel command line: kept as is" % ident}
+        return _quirk(False, ident, "quirk for %s already on the kernel command line: kept as is" % ident,
+                      present=True)
     if ident in deny:
-        return {"apply": False, "bridge_id": ident, "token_value": None,
-                "reason": "%s is on the deny list: no UAS quirk whatever the evidence" % ident}
+        return _quirk(False, ident, "%s is on the deny list: no UAS quirk whatever the evidence" % ident)
     events = ssd_kernel_log.uas_trouble(evidence_counts or {})
+    threshold = max(1, int(min_events))
     if ident in allow:
         reason = "%s is on the allow list" % ident
-    elif events >= max(1, int(min_events)) and bridge.get("driver") == "uas":
-        reason = "%d UAS abort/reset events for %s in the kernel log (threshold %d)" % (events, ident, min_events)
-    elif events >= max(1, int(min_events)):
-        return {"apply": False, "bridge_id": ident, "token_value": None,
-                "reason": "UAS events logged but %s is not driven by uas now (driver %s): no quirk"
-                % (ident, bridge.get("driver"))}
+    elif events >= threshold and bridge.get("driver") == "uas":
+        reason = "%d UAS abort/reset events for %s in the kernel log (threshold %d)" % (events, ident, threshold)
+    elif events >= threshold:
+        return _quirk(False, ident, "UAS events logged but %s is not driven by uas now (driver %s): no quirk"
+                      % (ident, bridge.get("driver")))
     else:
-        return {"apply": False, "bridge_id": ident, "token_value": None,
-                "reason": "no evidence of UAS trouble for %s and not allow-listed: no UAS quirk" % ident}
-    return {"apply": True, "bridge_id": ident, "token_value": ssd_cmdline.merge_quirk(current_quirks, ident),
-            "reason": reason}
+        return _quirk(False, ident, "no evidence of UAS trouble for %s (%d events, threshold %d) and not"
+                      " allow-listed: no UAS quirk" % (ident, events, threshold))
+    return _quirk(True, ident, reason, token_value=ssd_cmdline.merge_quirk(current_quirks, ident))
 
 
 def usb_current(poe_powered, max_current_ma=None, config_settings=None, eeprom_settings=None):
@@ -128,7 +129,7 @@ def _int_setting(settings, key):
     try:
         return int(str(raw), 0)
     except ValueError:
-        raise RuleInputError("EEPROM %s=%r is not a number" % (key, raw))
+        raise RuleInputError("EEPROM %s=%r is not a number" % (key, raw)) from None
 
 
 def bootloader(transport, eeprom_settings, evidence_counts=None, usb_advice=None):
@@ -187,8 +188,8 @@ def percentile(values, pct):
     return ordered[rank - 1]
 
 
-def reconnect(seconds, baseline_s=RECONNECT_BASELINE_S, ceiling_s=RECONNECT_CEILING_S, facts=None, profile=None,
-              name="ssd_timeouts_reconnect_seconds"):
+def reconnect(seconds, *, baseline_s=RECONNECT_BASELINE_S, ceiling_s=RECONNECT_CEILING_S, facts=None,
+              profile=None, name="ssd_timeouts_reconnect_seconds"):
     """Judge measured reconnect times and propose adjustments when p95 > baseline.
 
     ``facts`` (pi_ssd_facts output) and ``profile`` (``{stop_timeout_s, uas_quirk_applied,
@@ -197,7 +198,8 @@ def reconnect(seconds, baseline_s=RECONNECT_BASELINE_S, ceiling_s=RECONNECT_CEIL
     """
     values = _validate_seconds(seconds, name)
     if baseline_s <= 0 or ceiling_s < baseline_s:
-        raise RuleInputError("reconnect baseline %r / ceiling %r: need 0 < baseline <= ceiling" % (baseline_s, ceiling_s))
+        raise RuleInputError(
+            "reconnect baseline %r / ceiling %r: need 0 < baseline <= ceiling" % (baseline_s, ceiling_s))
     result = {"count": len(values), "baseline_s": baseline_s, "ceiling_s": ceiling_s,
               "p50_s": None, "p95_s": None, "max_s": None, "status": "no_data", "proposals": []}
     if not values:

@@ -90,14 +90,14 @@ def _block(sys_root, parent_dir, disk, parts, sep=""):
     _link(os.path.join(sys_root, "block", disk), disk_dir)
     _link(os.path.join(sys_root, "class/block", disk), disk_dir)
     for number in parts:
-        part = "%s%s%d" % (disk, sep, number)
+        part = f"{disk}{sep}{number}"
         part_dir = os.path.join(disk_dir, part)
-        _write(os.path.join(part_dir, "partition"), "%d\n" % number)
+        _write(os.path.join(part_dir, "partition"), f"{number}\n")
         _link(os.path.join(sys_root, "class/block", part), part_dir)
     return disk_dir
 
 
-def _usb_disk(sys_root, port, host, disk, bridge, driver, timeout=30):
+def _usb_disk(sys_root, port, host, disk, *, bridge, driver, timeout=30):
     vid, pid, manufacturer, product = bridge
     usb_dir = os.path.join(sys_root, USB3_BUS, port)
     for name, value in (("idVendor", vid), ("idProduct", pid), ("manufacturer", manufacturer),
@@ -107,8 +107,8 @@ def _usb_disk(sys_root, port, host, disk, bridge, driver, timeout=30):
     driver_dir = os.path.join(sys_root, "bus/usb/drivers", driver)
     os.makedirs(driver_dir, exist_ok=True)
     _link(os.path.join(interface, "driver"), driver_dir)
-    scsi = os.path.join(interface, "host%d" % host, "target%d:0:0" % host, "%d:0:0:0" % host)
-    _write(os.path.join(scsi, "timeout"), "%d\n" % timeout)
+    scsi = os.path.join(interface, f"host{host}", f"target{host}:0:0", f"{host}:0:0:0")
+    _write(os.path.join(scsi, "timeout"), f"{timeout}\n")
     disk_dir = _block(sys_root, scsi, disk, (1, 2))
     _link(os.path.join(disk_dir, "device"), scsi)
 
@@ -116,8 +116,7 @@ def _usb_disk(sys_root, port, host, disk, bridge, driver, timeout=30):
 def _proc(root, root_dev, max_current=None, hat=None):
     proc = os.path.join(root, "proc")
     _write(os.path.join(proc, "mounts"),
-           "%s / ext4 rw,noatime 0 0\n/dev/%s1 /boot/firmware vfat rw,relatime 0 0\n"
-           % (root_dev, root_dev[len("/dev/"):-1] + "1"))
+           f"{root_dev} / ext4 rw,noatime 0 0\n{root_dev[:-1]}1 /boot/firmware vfat rw,relatime 0 0\n")
     _write(os.path.join(proc, "cmdline"),
            "coherent_pool=1M 8250.nr_uarts=1 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 rootwait\n")
     if max_current is not None:
@@ -145,7 +144,7 @@ def _boot(root, cmdline=None):
 def usb_uas_trouble(root):
     """Boot SSD behind a JMicron bridge on uas, UAS aborts in the log, PoE HAT, 600 mA cap."""
     sys_root = os.path.join(root, "sys")
-    _usb_disk(sys_root, "4-1", 0, "sda", JMICRON, "uas")
+    _usb_disk(sys_root, "4-1", 0, "sda", bridge=JMICRON, driver="uas")
     _proc(root, "/dev/sda2", max_current=600, hat="Raspberry Pi PoE+ HAT")
     _watchdog(root)
     _boot(root)
@@ -156,9 +155,9 @@ def usb_uas_trouble(root):
 def usb_clean(root):
     """Boot SSD behind an ASMedia bridge, clean; trouble only on another stick (sdb), 5 A PSU."""
     sys_root = os.path.join(root, "sys")
-    _usb_disk(sys_root, "4-1", 0, "sda", ASMEDIA, "uas")
+    _usb_disk(sys_root, "4-1", 0, "sda", bridge=ASMEDIA, driver="uas")
     usb2 = ("0781", "5567", "SanDisk", "Cruzer Blade")
-    _usb_disk(sys_root, "2-1", 1, "sdb", usb2, "usb-storage")
+    _usb_disk(sys_root, "2-1", 1, "sdb", bridge=usb2, driver="usb-storage")
     _proc(root, "/dev/sda2", max_current=5000)
     _watchdog(root)
     _boot(root)
@@ -190,7 +189,7 @@ SCENARIOS = {"usb_uas_trouble": usb_uas_trouble, "usb_clean": usb_clean, "sd_car
 
 def build(scenario, dest):
     if scenario not in SCENARIOS:
-        raise SystemExit("unknown scenario %r; choose one of %s" % (scenario, ", ".join(sorted(SCENARIOS))))
+        raise SystemExit(f"unknown scenario {scenario!r}; choose one of {', '.join(sorted(SCENARIOS))}")
     os.makedirs(dest, exist_ok=True)
     SCENARIOS[scenario](dest)
     return dest
