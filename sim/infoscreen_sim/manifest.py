@@ -1,0 +1,65 @@
+"""The fleet manifest (JSON) and the matching Ansible inventory (YAML).
+
+Both hold passwords, so both are written 0600. The manifest is the one file other tools
+read to reach a simulated fleet; its format is documented in docs/simulated-fleet.md.
+"""
+
+import json
+import os
+
+MANIFEST_FORMAT = "infoscreen-fleet-manifest/1"
+CLIENTS_GROUP = "infoscreen_clients"
+
+
+def write_private(path, text):
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def load_manifest(path):
+    with open(path, encoding="utf-8") as handle:
+        manifest = json.load(handle)
+    if manifest.get("format") != MANIFEST_FORMAT:
+        raise ValueError(f"{path} is not a fleet manifest ({MANIFEST_FORMAT})")
+    return manifest
+
+
+def inventory(manifest, python_interpreter):
+    """Group infoscreen_clients with one child group per wave (canary, wave1, ...)."""
+    children = {}
+    for client in manifest["clients"]:
+        hostvars = {
+            "client_uuid": client["client_uuid"],
+            "infoscreen_mqtt_password": client["password"],
+            "infoscreen_sim_root": client["root"],
+        }
+        if client.get("poe"):
+            hostvars.update(infoscreen_recovery_tier="poe", infoscreen_poe_switch=client["poe"]["switch"],
+                            infoscreen_poe_group=client["poe"]["group"], infoscreen_poe_port=client["poe"]["port"])
+        children.setdefault(client["group"], {"hosts": {}})["hosts"][client["name"]] = hostvars
+    return {
+        "all": {
+            "vars": {
+                "infoscreen_fleet_manifest": manifest["manifest_path"],
+                "infoscreen_mqtt_host": manifest["broker"]["host"],
+                "infoscreen_mqtt_port": manifest["broker"]["port"],
+            },
+            "children": {
+                CLIENTS_GROUP: {
+                    "vars": {"ansible_connection": "local", "ansible_python_interpreter": python_interpreter},
+                    "children": children,
+                }
+            },
+        }
+    }
+
+
+def write(manifest, manifest_path, inventory_path, python_interpreter):
+    # JSON is YAML: the inventory needs no YAML library and keeps its exact types.
+    write_private(manifest_path, json.dumps(manifest, indent=1) + "\n")
+    write_private(inventory_path, "# Simulated fleet inventory (generated; holds passwords)\n"
+                  + json.dumps(inventory(manifest, python_interpreter), indent=1) + "\n")
