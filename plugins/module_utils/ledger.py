@@ -170,10 +170,12 @@ class Ledger:
 
     def _lockout_inputs(self, client_uuid, now, window_s, exclude_command_id=None):
         placeholders = ",".join("?" * len(_lockout.REBOOT_CLASS_ACTIONS))
+        # Only "?" placeholders are formatted into the SQL; every value is bound.
+        sql = ("SELECT command_id, state, issued_at, expires_at, finished_at FROM commands "  # noqa: S608
+               f"WHERE client_uuid = ? AND action IN ({placeholders}) AND state != 'blocked' "
+               "AND issued_at > ? ORDER BY issued_at")
         rows = self._db.execute(
-            f"SELECT command_id, state, issued_at, expires_at, finished_at FROM commands "
-            f"WHERE client_uuid = ? AND action IN ({placeholders}) AND state != 'blocked' "
-            f"AND issued_at > ? ORDER BY issued_at",
+            sql,
             (client_uuid, *_lockout.REBOOT_CLASS_ACTIONS, now - max(window_s, 86400.0)),
         ).fetchall()
         issued = [row["issued_at"] for row in rows]
@@ -188,9 +190,10 @@ class Ledger:
         """Read-only lockout check for one client (check mode, PoE pre-checks)."""
         now = time.time() if now is None else now
         issued, last_failure, in_flight = self._lockout_inputs(client_uuid, now, window_s)
-        return _lockout.evaluate(now, issued, last_failure, in_flight, limit, window_s, cooldown_s)
+        return _lockout.evaluate(now, issued, last_failure_at=last_failure, in_flight_until=in_flight, limit=limit,
+                                 window_s=window_s, cooldown_s=cooldown_s)
 
-    def reserve(self, client_uuid, action, host=None, command_id=None, wave_id=None, request_key=None,
+    def reserve(self, client_uuid, action, *, host=None, command_id=None, wave_id=None, request_key=None,
                 expires_at=None, payload=None, requested_by=None, reason=None, override_reason=None,
                 now=None, limit=_lockout.DEFAULT_LIMIT, window_s=_lockout.DEFAULT_WINDOW_S,
                 cooldown_s=_lockout.DEFAULT_COOLDOWN_S, check_lockout=True):
@@ -210,7 +213,8 @@ class Ledger:
         with self._write() as db:
             if check_lockout and action in _lockout.REBOOT_CLASS_ACTIONS:
                 issued, last_failure, in_flight = self._lockout_inputs(client_uuid, now, window_s)
-                decision = _lockout.evaluate(now, issued, last_failure, in_flight, limit, window_s, cooldown_s)
+                decision = _lockout.evaluate(now, issued, last_failure_at=last_failure, in_flight_until=in_flight,
+                                             limit=limit, window_s=window_s, cooldown_s=cooldown_s)
             else:
                 decision = _lockout.LockoutDecision(True)
             overridden = not decision.allowed and override_reason is not None
@@ -254,9 +258,9 @@ class Ledger:
         if not batch:
             return
         with self._write() as db:
-            for command_id, state, at, detail, fields in batch:
-                at = time.time() if at is None else at
-                fields = dict(fields or {})
+            for command_id, state, when, detail, given in batch:
+                at = time.time() if when is None else when
+                fields = dict(given or {})
                 unknown = set(fields) - set(_COMMAND_FIELDS)
                 if unknown:
                     raise LedgerError(f"unknown ledger command fields: {', '.join(sorted(unknown))}")
@@ -268,10 +272,11 @@ class Ledger:
                                (command_id, state, at, detail))
                 if fields:
                     assignments = ", ".join(f"{name} = ?" for name in fields)
-                    db.execute(f"UPDATE commands SET {assignments} WHERE command_id = ?",
+                    # Column names come from _COMMAND_FIELDS (checked above); values are bound.
+                    db.execute(f"UPDATE commands SET {assignments} WHERE command_id = ?",  # noqa: S608
                                (*fields.values(), command_id))
 
-    def record_step(self, client_uuid, action, state, host=None, command_id=None, detail=None, at=None, **fields):
+    def record_step(self, client_uuid, action, state, *, host=None, command_id=None, detail=None, at=None, **fields):
         """Record a non-MQTT step (e.g. ``poe_cycle``) without a lockout check.
 
         Prefer ``reserve`` + ``record_transition`` so the lockout is enforced; this exists for
@@ -365,7 +370,7 @@ class Ledger:
                                 (command_id,)).fetchall()
         return [{"state": r["state"], "at": iso(r["at"]), "at_epoch": r["at"], "detail": r["detail"]} for r in rows]
 
-    def commands(self, client_uuid=None, host=None, command_id=None, wave_id=None, action=None, since_s=None,
+    def commands(self, *, client_uuid=None, host=None, command_id=None, wave_id=None, action=None, since_s=None,
                  state=None, limit=100, now=None, with_transitions=True):
         """Commands matching every given filter, newest first. ``since_s``: issued in the last N seconds."""
         now = time.time() if now is None else now

@@ -49,7 +49,7 @@ def window_eligible_at(issued_times, now, limit=DEFAULT_LIMIT, window_s=DEFAULT_
     return recent[len(recent) - limit] + window_s
 
 
-def evaluate(now, issued_times, last_failure_at=None, in_flight_until=None,
+def evaluate(now, issued_times, *, last_failure_at=None, in_flight_until=None,
              limit=DEFAULT_LIMIT, window_s=DEFAULT_WINDOW_S, cooldown_s=DEFAULT_COOLDOWN_S):
     """Decide whether one more reboot-class command may be sent to a client at ``now``.
 

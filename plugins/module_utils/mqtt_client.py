@@ -104,8 +104,8 @@ def disconnect_and_forget(client):
     props.SessionExpiryInterval = 0
     try:
         client.disconnect(properties=props)
-    except Exception:  # noqa: BLE001 - best effort while shutting down
-        pass
+    except (OSError, ValueError):  # best effort while shutting down
+        return
 
 
 def reason_text(reason_code):

@@ -1,0 +1,144 @@
+"""Action plugin infoscreen.fleet.lifecycle_wave: one wave of lifecycle commands, one MQTT connection.
+
+Runs on the controller only (no module is sent to the hosts). Use it with run_once: true; it
+drives every host of ``hosts`` (default: ansible_play_batch) and stores each host's result in
+the ledger, where infoscreen.fleet.lifecycle_outcome picks it up per host.
+"""
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.basic import env_fallback, missing_required_lib
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
+from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import ENV_LEDGER, Ledger, LedgerError
+from ansible_collections.infoscreen.fleet.plugins.module_utils.mqtt_client import (
+    HAS_PAHO,
+    MQTT_ARGUMENT_SPEC,
+    connection_summary,
+)
+from ansible_collections.infoscreen.fleet.plugins.module_utils.wave_driver import WaveOptions, run_wave
+
+display = Display()
+
+ARGUMENT_SPEC = {
+    "command": {"type": "str", "required": True, "choices": list(contract.ACTIONS)},
+    "hosts": {"type": "list", "elements": "str"},
+    "client_uuid_var": {"type": "str", "default": "client_uuid"},
+    "validity_s": {"type": "int", "default": 240},
+    "timeout_s": {"type": "float"},
+    "transitional_topic": {"type": "bool", "default": False},
+    "requested_by": {"type": "int"},
+    "reason": {"type": "str"},
+    "request_id": {"type": "str"},
+    "override_lockout_reason": {"type": "str"},
+    "lockout_limit": {"type": "int", "default": 3},
+    "lockout_window_s": {"type": "float", "default": 900.0},
+    "cooldown_s": {"type": "float", "default": 60.0},
+    "reconnect_warn_s": {"type": "float", "default": 90.0},
+    "reconnect_ceiling_s": {"type": "float", "default": 150.0},
+    "connect_timeout_s": {"type": "float", "default": 15.0},
+    "progress_interval_s": {"type": "float", "default": 5.0},
+    "rollout_id": {"type": "str"},
+    "ledger": {"type": "path", "fallback": (env_fallback, [ENV_LEDGER])},
+    **MQTT_ARGUMENT_SPEC,
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        if not HAS_PAHO:
+            raise AnsibleActionFail(missing_required_lib("paho-mqtt"))
+        if not contract.HAS_JSONSCHEMA:
+            raise AnsibleActionFail(missing_required_lib("jsonschema"))
+        self._check_numbers(args)
+        if args["override_lockout_reason"] is not None and not args["override_lockout_reason"].strip():
+            raise AnsibleActionFail("override_lockout_reason must say why the lockout is overridden (it is logged)")
+        if args["reason"] is not None and len(args["reason"]) > 2000:
+            raise AnsibleActionFail("reason must be at most 2000 characters (contract v1)")
+
+        hosts = args["hosts"] if args["hosts"] is not None else list(task_vars.get("ansible_play_batch") or [])
+        pairs = [(host, self._client_uuid(task_vars, host, args["client_uuid_var"])) for host in hosts]
+        play = self._task.get_play() if hasattr(self._task, "get_play") else None
+        rollout_id = args["rollout_id"] or f"play-{getattr(play, '_uuid', None) or self._task._uuid}"
+        # Retry safety: the request key is stable across retries of this task in this run
+        # (task uuid) or across runs when the operator passes request_id.
+        request_key = f"request:{args['request_id']}" if args["request_id"] else f"task:{self._task._uuid}"
+        options = WaveOptions(
+            args["command"], validity_s=args["validity_s"], timeout_s=args["timeout_s"],
+            transitional_topic=args["transitional_topic"], requested_by=args["requested_by"], reason=args["reason"],
+            request_key=request_key, override_reason=args["override_lockout_reason"],
+            lockout_limit=args["lockout_limit"], lockout_window_s=args["lockout_window_s"],
+            cooldown_s=args["cooldown_s"], reconnect_warn_s=args["reconnect_warn_s"],
+            reconnect_ceiling_s=args["reconnect_ceiling_s"], connect_timeout_s=args["connect_timeout_s"],
+            progress_interval_s=args["progress_interval_s"], check_mode=bool(self._task.check_mode or
+                                                                              self._play_context.check_mode),
+            rollout_id=rollout_id)
+        try:
+            with Ledger(args["ledger"]) as ledger:
+                wave = run_wave(pairs, options, ledger, args, progress=display.display, warn=display.warning)
+                ledger_path = ledger.path
+        except LedgerError as exc:
+            raise AnsibleActionFail(str(exc)) from exc
+
+        results = wave.results
+        result.update(
+            changed=wave.stats["published"] > 0,
+            wave_id=wave.wave_id,
+            wave=wave.number,
+            rollout_id=rollout_id,
+            command=args["command"],
+            check_mode=options.check_mode,
+            counts=wave.counts,
+            stats=wave.stats,
+            timing=wave.timing,
+            results=results,
+            ledger=ledger_path,
+            broker=connection_summary(args),
+            request_key=request_key,
+        )
+        if options.check_mode:
+            result["would_send"] = [r["would_send"] for r in results.values() if r.get("would_send")]
+        counts = wave.counts
+        result["msg"] = (f"wave {wave.number}: {args['command']} for {counts['hosts']} hosts: "
+                         + ", ".join(f"{state} {n}" for state, n in counts["states"].items()))
+        return result
+
+    @staticmethod
+    def _check_numbers(args):
+        positive = ("validity_s", "lockout_limit", "lockout_window_s", "reconnect_warn_s", "reconnect_ceiling_s",
+                    "connect_timeout_s", "progress_interval_s")
+        for name in positive:
+            if args[name] is None or args[name] <= 0:
+                raise AnsibleActionFail(f"{name} must be a positive number, got {args[name]!r}")
+        if args["timeout_s"] is not None and args["timeout_s"] <= 0:
+            raise AnsibleActionFail(f"timeout_s must be a positive number, got {args['timeout_s']!r}")
+        if args["cooldown_s"] < 0:
+            raise AnsibleActionFail(f"cooldown_s must not be negative, got {args['cooldown_s']!r}")
+        if args["reconnect_ceiling_s"] < args["reconnect_warn_s"]:
+            raise AnsibleActionFail("reconnect_ceiling_s must not be below reconnect_warn_s")
+
+    def _client_uuid(self, task_vars, host, var_name):
+        hostvars = task_vars.get("hostvars") or {}
+        try:
+            host_vars = hostvars[host]
+        except KeyError:
+            return None
+        try:
+            value = host_vars.get(var_name) if hasattr(host_vars, "get") else host_vars[var_name]
+        except Exception:  # noqa: BLE001 - an undefined/broken template is an inventory error
+            return None
+        if value is None:
+            return None
+        try:
+            value = self._templar.template(value)
+        except Exception as exc:  # noqa: BLE001
+            display.warning(f"host {host}: cannot template {var_name}: {exc}")
+            return None
+        return value

@@ -1,0 +1,53 @@
+"""Action plugin infoscreen.fleet.wave_gate: decide whether the remaining waves may run.
+
+Reads the wave's counts from the ledger, applies the gate
+((failed + timed_out) / executed > threshold, strictly, judged from min_executed on),
+records the decision in the ledger and returns it. It never fails the host itself: the
+playbook ends the play (meta: end_play) when ``stop`` is true.
+"""
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.basic import env_fallback
+from ansible.plugins.action import ActionBase
+from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import ENV_LEDGER, Ledger, LedgerError
+from ansible_collections.infoscreen.fleet.plugins.module_utils.rollout_summary import gate_decision
+
+ARGUMENT_SPEC = {
+    "wave_id": {"type": "str", "required": True},
+    "threshold_pct": {"type": "float", "default": 5.0},
+    "min_executed": {"type": "int", "default": 1},
+    "ledger": {"type": "path", "fallback": (env_fallback, [ENV_LEDGER])},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        try:
+            with Ledger(args["ledger"]) as ledger:
+                wave = ledger.wave(args["wave_id"])
+                if wave is None or wave.get("summary") is None:
+                    raise AnsibleActionFail(f"wave {args['wave_id']} is not in the ledger {ledger.path}; run "
+                                            f"infoscreen.fleet.lifecycle_wave first and use the same ledger")
+                try:
+                    gate = gate_decision(wave["summary"]["counts"], args["threshold_pct"], args["min_executed"])
+                except ValueError as exc:
+                    raise AnsibleActionFail(str(exc)) from exc
+                gate["wave"] = wave["number"]
+                if not wave["check_mode"]:
+                    ledger.set_gate(args["wave_id"], gate)
+        except LedgerError as exc:
+            raise AnsibleActionFail(str(exc)) from exc
+        result.update(gate)
+        result["stop"] = gate["decision"] == "stop"
+        result["wave_id"] = args["wave_id"]
+        result["changed"] = False
+        result["msg"] = f"wave {gate['wave']} gate: {gate['decision']} ({gate['reason']})"
+        if result["stop"]:
+            self._display.warning(f"remaining waves stopped: {result['msg']}")
+        return result

@@ -1,0 +1,426 @@
+"""Drive one wave of lifecycle commands over ONE MQTT connection.
+
+Why one connection: a per-host Ansible task costs ~0.2 s before it does anything, so 1,000
+clients would spend minutes in tooling. Here one persistent MQTT v5 session publishes every
+command (QoS 1, canonical topic, transitional alias optional) and collects the acks of all
+clients concurrently; the session survives a broker restart, so acks published meanwhile are
+queued by the broker and still counted. Acks arrive on both ack topics; the per-command
+tracker counts each status once. All deadlines use time.monotonic().
+
+``run_wave`` is the entry point (used by the lifecycle_wave action plugin and the benchmark).
+"""
+
+import json
+import queue
+import re
+import time
+import uuid
+
+from . import contract
+from .command_tracker import (
+    DEFAULT_RECONNECT_CEILING_S,
+    DEFAULT_RECONNECT_WARN_S,
+    DEFAULT_TIMEOUT_S,
+    Clock,
+    CommandTracker,
+)
+from .ledger import iso
+from .mqtt_client import build_client, connect_client, connection_summary, disconnect_and_forget, reason_text
+from .rollout_summary import wave_counts
+
+_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+ACK_SUBSCRIPTIONS = ("infoscreen/+/commands/ack", "infoscreen/+/command/ack")
+HEARTBEAT_SUBSCRIPTION = "infoscreen/+/heartbeat"
+
+
+class WaveOptions:
+    """Everything a wave needs besides the hosts. Times in seconds."""
+
+    def __init__(self, action, *, validity_s=240, timeout_s=None, transitional_topic=False, requested_by=None,
+                 reason=None, request_key=None, override_reason=None, lockout_limit=3, lockout_window_s=900.0,
+                 cooldown_s=60.0, reconnect_warn_s=DEFAULT_RECONNECT_WARN_S,
+                 reconnect_ceiling_s=DEFAULT_RECONNECT_CEILING_S, connect_timeout_s=15.0, progress_interval_s=5.0,
+                 check_mode=False, rollout_id=None, track_heartbeats=True):
+        if action not in contract.ACTIONS:
+            raise ValueError(f"action {action!r} is not one of {', '.join(contract.ACTIONS)}")
+        self.action = action
+        self.validity_s = float(validity_s)
+        self.timeout_s = float(timeout_s) if timeout_s else DEFAULT_TIMEOUT_S[action]
+        self.transitional_topic = transitional_topic
+        self.requested_by = requested_by
+        self.reason = reason
+        self.request_key = request_key
+        self.override_reason = override_reason
+        self.lockout_limit = lockout_limit
+        self.lockout_window_s = lockout_window_s
+        self.cooldown_s = cooldown_s
+        self.reconnect_warn_s = reconnect_warn_s
+        self.reconnect_ceiling_s = reconnect_ceiling_s
+        self.connect_timeout_s = connect_timeout_s
+        self.progress_interval_s = progress_interval_s
+        self.check_mode = check_mode
+        self.rollout_id = rollout_id
+        self.track_heartbeats = track_heartbeats
+
+
+def _not_executed(host, client_uuid, action, state, *, error_code=None, error_message=None, command_id=None,
+                  eligible_at=None, extra=None):
+    result = {
+        "host": host, "client_uuid": client_uuid, "command_id": command_id, "action": action, "state": state,
+        "ok": False, "executed": False, "reused": False, "transitions": [], "reconnect_s": None,
+        "reconnect_verdict": None, "boot_id_before": None, "boot_id_after": None, "boot_id_changed": None,
+        "duplicate_acks": 0, "error_code": error_code, "error_message": error_message, "eligible_at": eligible_at,
+    }
+    result.update(extra or {})
+    return result
+
+
+def check_inventory(hosts):
+    """Split ``[(host, client_uuid), ...]`` into valid entries and per-host inventory errors.
+
+    A missing, malformed or duplicated client_uuid never gets a command: a duplicate would
+    reboot the wrong screen, so both hosts sharing it are refused.
+    """
+    errors = {}
+    owners = {}
+    for host, client_uuid in hosts:
+        if client_uuid is None or (isinstance(client_uuid, str) and not client_uuid.strip()):
+            errors[host] = f"host {host}: client_uuid is not set; set the inventory variable client_uuid " \
+                           f"(the client's UUID, 8-4-4-4-12 hex) for {host}"
+        elif not isinstance(client_uuid, str) or not _UUID_RE.match(client_uuid):
+            errors[host] = f"host {host}: client_uuid {client_uuid!r} is not a UUID (8-4-4-4-12 hex digits); " \
+                           f"fix the inventory variable client_uuid for {host}"
+        else:
+            owners.setdefault(client_uuid.lower(), []).append(host)
+    valid = []
+    for client_uuid, owner_hosts in owners.items():
+        if len(owner_hosts) > 1:
+            for host in owner_hosts:
+                errors[host] = f"host {host}: client_uuid {client_uuid} is also used by " \
+                               f"{', '.join(h for h in owner_hosts if h != host)}; each client needs its own UUID"
+        else:
+            valid.append((owner_hosts[0], client_uuid))
+    return valid, errors
+
+
+class _Events:
+    """paho callbacks run in paho's thread; they only enqueue, the driver thread decides."""
+
+    def __init__(self):
+        self.queue = queue.Queue()
+        self.connected = False
+        self.subscribed = False
+        self.last_error = None
+        self.connects = 0
+        self.disconnects = 0
+
+    def on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            self.last_error = f"broker refused the connection: {reason_text(reason_code)}"
+            return
+        self.connected = True
+        self.connects += 1
+        # Re-subscribing is harmless when the session was kept, and needed when it was lost.
+        subscriptions = [(topic, 1) for topic in ACK_SUBSCRIPTIONS]
+        if userdata.get("heartbeats"):
+            subscriptions.append((HEARTBEAT_SUBSCRIPTION, 0))
+        client.subscribe(subscriptions)
+
+    def on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        failures = [rc for rc in reason_codes if rc.is_failure]
+        if failures:
+            self.last_error = f"subscription refused: {reason_text(failures[0])}"
+        else:
+            self.subscribed = True
+
+    def on_disconnect(self, client, userdata, flags, reason_code, properties):
+        self.connected = False
+        self.disconnects += 1
+        self.last_error = f"disconnected: {reason_text(reason_code)}"
+        self.queue.put(("disconnect", time.monotonic(), None, None))
+
+    def on_publish(self, client, userdata, mid, reason_code, properties):
+        self.queue.put(("puback", time.monotonic(), mid, reason_code))
+
+    def on_message(self, client, userdata, message):
+        self.queue.put(("message", time.monotonic(), message.topic, message.payload))
+
+
+class WaveRun:
+    """State of one running wave. Create, then ``run()``; results in ``results``."""
+
+    def __init__(self, hosts, options, ledger, mqtt_params, *, wave_id=None, progress=None, warn=None):
+        self.hosts = list(hosts)
+        self.options = options
+        self.ledger = ledger
+        self.mqtt_params = mqtt_params
+        self.wave_id = wave_id or str(uuid.uuid4())
+        self.progress = progress or (lambda line: None)
+        self.warn = warn or (lambda line: None)
+        self.results = {}
+        self.trackers = {}
+        self.by_command = {}
+        self.stats = {"acks": 0, "duplicate_acks": 0, "invalid_acks": 0, "foreign_acks": 0, "reconnects": 0,
+                      "published": 0, "heartbeats": 0}
+        self.timing = {}
+
+    # -- preparation ----------------------------------------------------------------------
+
+    def _prepare(self, clock, start_mono, valid):
+        """Reuse or reserve one command per valid host; blocked ones are final here."""
+        opts = self.options
+        now_wall = clock.wall(start_mono)
+        to_publish = []
+        for host, client_uuid in valid:
+            reused = None
+            if opts.request_key and not opts.check_mode:
+                reused = self.ledger.find_reusable(opts.request_key, client_uuid, opts.action, now=now_wall)
+            if reused is not None and reused["state"] != "failed":
+                # A retry of the same request: keep the command_id. Completed stays completed
+                # (nothing is sent); anything not known to be done is re-published unchanged,
+                # and the agent de-duplicates by command_id, so a retry cannot reboot twice.
+                initial = "published" if reused["state"] in ("timed_out", "expired") else reused["state"]
+                tracker = CommandTracker(host, client_uuid, reused["command_id"], opts.action, clock=clock,
+                                         start_mono=start_mono,
+                                         validity_s=reused["expires_at_epoch"] - now_wall, timeout_s=opts.timeout_s,
+                                         reconnect_warn_s=opts.reconnect_warn_s,
+                                         reconnect_ceiling_s=opts.reconnect_ceiling_s,
+                                         state=initial, reused=True)
+                if reused.get("reconnect_s") is not None:
+                    tracker.state_mono["execution_started"] = start_mono - reused["reconnect_s"]
+                    tracker.state_mono["completed"] = start_mono
+                self.trackers[host] = tracker
+                self.by_command[tracker.command_id] = tracker
+                if not tracker.terminal:
+                    tracker.events.append((initial, now_wall, "retry: same command_id published again", {}))
+                    to_publish.append((tracker, reused["payload"]))
+                continue
+            payload = contract.make_command(client_uuid, opts.action, validity_s=opts.validity_s,
+                                            requested_by=opts.requested_by, reason=opts.reason)
+            contract.validate("command", payload)
+            if opts.check_mode:
+                decision = self.ledger.lockout_decision(client_uuid, now=now_wall, limit=opts.lockout_limit,
+                                                        window_s=opts.lockout_window_s, cooldown_s=opts.cooldown_s)
+                if not decision.allowed and not opts.override_reason:
+                    self.results[host] = _not_executed(host, client_uuid, opts.action, "blocked",
+                                                       error_code=decision.code,
+                                                       error_message=decision.message,
+                                                       eligible_at=iso(decision.eligible_at))
+                else:
+                    self.results[host] = _not_executed(
+                        host, client_uuid, opts.action, "not_sent", command_id=payload["command_id"],
+                        extra={"ok": True, "would_send": {"topic": contract.command_topic(client_uuid),
+                                                          "payload": payload}})
+                continue
+            row, decision = self.ledger.reserve(
+                client_uuid, opts.action, host=host, command_id=payload["command_id"], wave_id=self.wave_id,
+                request_key=opts.request_key, expires_at=contract.parse_ts(payload["expires_at"]).timestamp(),
+                payload=payload, requested_by=opts.requested_by, reason=opts.reason,
+                override_reason=opts.override_reason, now=contract.parse_ts(payload["issued_at"]).timestamp(),
+                limit=opts.lockout_limit, window_s=opts.lockout_window_s, cooldown_s=opts.cooldown_s)
+            if row["state"] == "blocked":
+                self.results[host] = _not_executed(
+                    host, client_uuid, opts.action, "blocked", error_code=decision.code,
+                    error_message=f"host {host}: blocked by the safety lockout ({decision.message}); eligible at "
+                    f"{iso(decision.eligible_at)}", command_id=row["command_id"], eligible_at=iso(decision.eligible_at))
+                continue
+            if row.get("overridden"):
+                self.warn(f"host {host}: safety lockout overridden ({decision.message}); "
+                          f"reason: {opts.override_reason}")
+            tracker = CommandTracker(host, client_uuid, payload["command_id"], opts.action, clock=clock,
+                                     start_mono=start_mono,
+                                     validity_s=opts.validity_s, timeout_s=opts.timeout_s,
+                                     reconnect_warn_s=opts.reconnect_warn_s,
+                                     reconnect_ceiling_s=opts.reconnect_ceiling_s)
+            self.trackers[host] = tracker
+            self.by_command[tracker.command_id] = tracker
+            to_publish.append((tracker, payload))
+        return to_publish
+
+    # -- the wave -------------------------------------------------------------------------
+
+    def run(self):
+        opts = self.options
+        clock = Clock(time.monotonic(), time.time())
+        self.timing["started_at"] = iso(clock.wall0)
+        valid, errors = check_inventory(self.hosts)
+        for host, message in errors.items():
+            client_uuid = dict(self.hosts).get(host)
+            self.results[host] = _not_executed(host, client_uuid if isinstance(client_uuid, str) else None,
+                                               opts.action, "failed", error_code="invalid_inventory",
+                                               error_message=message)
+        number = self.ledger.start_wave(self.wave_id, opts.rollout_id or self.wave_id, opts.action,
+                                        check_mode=opts.check_mode, now=clock.wall0)
+        self.number = number
+        client = None
+        events = _Events()
+        if valid and not opts.check_mode:
+            client = self._connect(events, clock)
+            if client is None:
+                for host, client_uuid in valid:
+                    self.results[host] = _not_executed(
+                        host, client_uuid, opts.action, "failed", error_code="broker_unreachable",
+                        error_message=f"host {host}: not sent: {events.last_error}")
+                valid = []
+        try:
+            start_mono = time.monotonic()
+            to_publish = self._prepare(clock, start_mono, valid)
+            self.timing["prepared_s"] = round(time.monotonic() - clock.mono0, 3)
+            if to_publish:
+                self._publish_and_wait(client, events, clock, to_publish)
+        finally:
+            if client is not None:
+                disconnect_and_forget(client)
+                client.loop_stop()
+        for host, tracker in self.trackers.items():
+            self.results[host] = tracker.result()
+        for result in self.results.values():
+            result["wave"] = number
+            result["wave_id"] = self.wave_id
+        self.timing["wall_s"] = round(time.monotonic() - clock.mono0, 3)
+        self.stats["reconnects"] = max(0, events.connects - 1)
+        self.counts = wave_counts(self.results)
+        self.ledger.finish_wave(self.wave_id, self.results, {"counts": self.counts, "stats": self.stats,
+                                                             "timing": self.timing})
+        return self.results
+
+    def _connect(self, events, clock):
+        client = build_client(self.mqtt_params, client_id=f"infoscreen-ctl-{self.wave_id}", persistent=True)
+        client.user_data_set({"heartbeats": self.options.track_heartbeats})
+        client.on_connect = events.on_connect
+        client.on_subscribe = events.on_subscribe
+        client.on_disconnect = events.on_disconnect
+        client.on_publish = events.on_publish
+        client.on_message = events.on_message
+        connect_client(client, self.mqtt_params)
+        client.loop_start()
+        deadline = time.monotonic() + self.options.connect_timeout_s
+        while time.monotonic() < deadline and not (events.connected and events.subscribed):
+            time.sleep(0.01)
+        if events.connected and events.subscribed:
+            self.timing["connected_s"] = round(time.monotonic() - clock.mono0, 3)
+            return client
+        client.loop_stop()
+        server = connection_summary(self.mqtt_params)
+        events.last_error = (f"could not connect and subscribe to the broker {server['host']}:{server['port']} "
+                             f"as {server['username']} within {self.options.connect_timeout_s:g} s "
+                             f"({events.last_error or 'no answer'})")
+        return None
+
+    def _publish_and_wait(self, client, events, clock, to_publish):
+        opts = self.options
+        by_mid = {}
+        for tracker, payload in to_publish:
+            data = json.dumps(payload, separators=(",", ":"))
+            topics = [contract.command_topic(tracker.client_uuid)]
+            if opts.transitional_topic:
+                topics.append(contract.command_topic(tracker.client_uuid, transitional=True))
+            for topic in topics:
+                info = client.publish(topic, data, qos=1, retain=False)  # never retained: DESIGN.md §7
+                by_mid[info.mid] = tracker
+        self.stats["published"] = len(to_publish)
+        self.timing["published_s"] = round(time.monotonic() - clock.mono0, 3)
+        pending_ledger = []
+        next_flush = time.monotonic() + 0.5
+        next_progress = time.monotonic() + opts.progress_interval_s
+        open_trackers = {t.command_id: t for t, _ in to_publish if not t.terminal}
+        while open_trackers:
+            try:
+                kind, mono, first, second = events.queue.get(timeout=0.1)
+            except queue.Empty:
+                kind = None
+                mono = time.monotonic()
+            if kind == "puback":
+                tracker = by_mid.get(first)
+                if tracker is not None:
+                    tracker.on_published(mono)
+            elif kind == "message":
+                self._on_message(first, second, mono)
+            elif kind == "disconnect":
+                self.progress(f"wave {self.wave_id[:8]}: broker connection lost, reconnecting "
+                              f"(persistent session keeps the acks) at {clock.elapsed(mono):.1f} s")
+            now = time.monotonic()
+            for tracker in list(open_trackers.values()):
+                tracker.check_deadline(now)
+                if tracker.events:
+                    pending_ledger.extend((tracker.command_id, state, wall, detail, fields)
+                                          for state, wall, detail, fields in tracker.events)
+                    tracker.events = []
+                if tracker.terminal:
+                    del open_trackers[tracker.command_id]
+            if now >= next_flush or not open_trackers:
+                self.ledger.record_transitions(pending_ledger)
+                pending_ledger = []
+                next_flush = now + 0.5
+            if now >= next_progress or not open_trackers:
+                self.progress(self.progress_line(clock, now))
+                next_progress = now + opts.progress_interval_s
+
+    def _on_message(self, topic, payload, mono):
+        parsed = contract.parse_topic(topic)
+        if parsed is None:
+            return
+        client_uuid, kind, _transitional = parsed
+        if kind == "heartbeat":
+            self.stats["heartbeats"] += 1
+            try:
+                beat = json.loads(payload)
+            except ValueError:
+                return
+            boot_id = beat.get("boot_id") if isinstance(beat, dict) else None
+            for tracker in self._trackers_for_client(client_uuid):
+                if boot_id:
+                    tracker.on_heartbeat(boot_id, mono)
+            return
+        if kind != "ack":
+            return
+        try:
+            ack = contract.parse_payload("ack", payload)
+        except contract.ContractError as exc:
+            self.stats["invalid_acks"] += 1
+            self.warn(f"ignored an invalid ack on {topic}: {exc}")
+            return
+        tracker = self.by_command.get(ack["command_id"])
+        if tracker is None:
+            self.stats["foreign_acks"] += 1  # another play's command, or an old one
+            return
+        if tracker.client_uuid != client_uuid:
+            self.stats["foreign_acks"] += 1
+            self.warn(f"ignored an ack for {tracker.host}'s command on another client's topic {topic}")
+            return
+        self.stats["acks"] += 1
+        before = tracker.duplicate_acks
+        tracker.on_ack(ack, mono)
+        self.stats["duplicate_acks"] += tracker.duplicate_acks - before
+
+    def _trackers_for_client(self, client_uuid):
+        if not hasattr(self, "_by_client"):
+            self._by_client = {}
+            for tracker in self.trackers.values():
+                self._by_client.setdefault(tracker.client_uuid, []).append(tracker)
+        return self._by_client.get(client_uuid, [])
+
+    def progress_line(self, clock, now):
+        counts = {"accepted": 0, "started": 0, "completed": 0, "failed": 0, "waiting": 0}
+        for tracker in self.trackers.values():
+            state = tracker.state
+            if state == "accepted":
+                counts["accepted"] += 1
+            elif state == "execution_started":
+                counts["started"] += 1
+            elif state == "completed":
+                counts["completed"] += 1
+            elif state in ("failed", "timed_out", "expired"):
+                counts["failed"] += 1
+            else:
+                counts["waiting"] += 1
+        text = " ".join(f"{name} {value}" for name, value in counts.items())
+        return f"wave {self.number or '-'} ({self.options.action}): {text}; elapsed {clock.elapsed(now):.1f} s"
+
+
+def run_wave(hosts, options, ledger, mqtt_params, *, wave_id=None, progress=None, warn=None):
+    """Run one wave for ``[(inventory_hostname, client_uuid), ...]``; returns the WaveRun."""
+    wave = WaveRun(hosts, options, ledger, mqtt_params, wave_id=wave_id, progress=progress, warn=warn)
+    wave.run()
+    return wave

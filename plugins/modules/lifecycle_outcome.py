@@ -1,0 +1,130 @@
+#!/usr/bin/python
+"""Documentation of the action plugin infoscreen.fleet.lifecycle_outcome (runs on the controller)."""
+
+DOCUMENTATION = r"""
+module: lifecycle_outcome
+author: infoscreen-fleet developers
+version_added: 0.1.0
+short_description: Turn this host's result of a lifecycle wave into a per-host ok or failure
+description:
+  - Reads the current host's result of a wave run by M(infoscreen.fleet.lifecycle_wave) from the
+    ledger and returns it; the host fails unless its command completed (and, for C(reboot_host),
+    reconnected within the ceiling).
+  - Controller-only and cheap (one ledger read, no connection to the host), so it can run for
+    every host; Ansible's recap, C(max_fail_percentage) and callbacks see each client's outcome.
+  - C(blocked) hosts fail with the time they become eligible; hosts with a bad C(client_uuid)
+    fail with a message naming the host and the variable.
+options:
+  wave_id:
+    description: The C(wave_id) returned by M(infoscreen.fleet.lifecycle_wave).
+    type: str
+    required: true
+extends_documentation_fragment:
+  - infoscreen.fleet.ledger
+attributes:
+  check_mode:
+    support: full
+    description: Reports what the dry-run wave would have sent.
+  action:
+    support: full
+    description: Runs on the controller as an action plugin.
+seealso:
+  - module: infoscreen.fleet.lifecycle_wave
+"""
+
+EXAMPLES = r"""
+- name: Report each host's outcome of the wave
+  infoscreen.fleet.lifecycle_outcome:
+    wave_id: "{{ wave.wave_id }}"
+"""
+
+RETURN = r"""
+state:
+  description: completed, failed, timed_out, expired, blocked or not_sent (check mode).
+  returned: always
+  type: str
+client_uuid:
+  description: The client's UUID (null when the inventory had none).
+  returned: always
+  type: str
+command_id:
+  description: The command's UUID (null when none was created).
+  returned: always
+  type: str
+action:
+  description: The lifecycle action.
+  returned: always
+  type: str
+wave:
+  description: Number of the wave within the rollout.
+  returned: always
+  type: int
+wave_id:
+  description: Id of the wave.
+  returned: always
+  type: str
+executed:
+  description: Whether a command was published for this host.
+  returned: always
+  type: bool
+reused:
+  description: Whether a retry reused the earlier command.
+  returned: always
+  type: bool
+transitions:
+  description: Every controller-side state with its time (C(at)) and seconds since the wave started (C(elapsed_s)).
+  returned: always
+  type: list
+  elements: dict
+reconnect_s:
+  description: For reboot_host, seconds from execution_started to the completed ack.
+  returned: always
+  type: float
+reconnect_verdict:
+  description: ok, slow or over_ceiling against the 90 s baseline and 150 s ceiling (configurable), or null.
+  returned: always
+  type: str
+boot_id_before:
+  description: Boot id seen in heartbeats before the reboot, if any.
+  returned: always
+  type: str
+boot_id_after:
+  description: A different boot id seen after the helper ran, if any.
+  returned: always
+  type: str
+boot_id_changed:
+  description: Whether the heartbeat boot id changed (null when not both were seen).
+  returned: always
+  type: bool
+duplicate_acks:
+  description: Acks received more than once (both ack topics, redelivery) and counted once.
+  returned: always
+  type: int
+error_code:
+  description: Machine-readable error, or null.
+  returned: always
+  type: str
+error_message:
+  description: Readable error naming the host, or null.
+  returned: always
+  type: str
+eligible_at:
+  description: For blocked hosts, when the client becomes eligible again (RFC 3339).
+  returned: always
+  type: str
+would_send:
+  description: In check mode, the topic and payload that would be sent.
+  returned: check mode
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(argument_spec={}, bypass_checks=True)
+    module.fail_json(msg="infoscreen.fleet.lifecycle_outcome runs on the controller as an action plugin")
+
+
+if __name__ == "__main__":
+    main()

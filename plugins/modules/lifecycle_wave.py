@@ -1,0 +1,252 @@
+#!/usr/bin/python
+"""Documentation of the action plugin infoscreen.fleet.lifecycle_wave (runs on the controller)."""
+
+DOCUMENTATION = r"""
+module: lifecycle_wave
+author: infoscreen-fleet developers
+version_added: 0.1.0
+short_description: Send a lifecycle command to a wave of signage clients over one MQTT connection
+description:
+  - Creates one contract v1 command per host (C(reboot_host), C(shutdown_host) or C(restart_app)),
+    publishes them with QoS 1 on the canonical topic C(infoscreen/{uuid}/commands) (the transitional
+    C(infoscreen/{uuid}/command) too when asked) and waits for the acks of all clients at once over
+    B(one) MQTT v5 connection with a persistent session, so a broker restart mid-wave loses no ack.
+  - Accepts acks from both ack topics, counts each status once, validates them against the contract.
+  - Every command and every transition (queued, published, accepted, execution_started, completed,
+    failed, timed_out, expired, blocked) is recorded with its timestamp in the controller's ledger.
+  - Applies the safety lockout before publishing (at most O(lockout_limit) reboot-class commands per
+    client in O(lockout_window_s), O(cooldown_s) after a failure, none while another is in flight);
+    refused commands are never published and end C(blocked) with C(eligible_at).
+  - A host without a valid, unique C(client_uuid) gets no command and a C(failed) result naming it;
+    the other hosts proceed.
+  - Use with C(run_once=true); then run M(infoscreen.fleet.lifecycle_outcome) per host so each
+    client's outcome is a per-host ok/failed. See C(playbooks/tasks/wave.yml).
+  - "Retry safety: a retried task (same task in the same run, or the same O(request_id) across runs)
+    reuses the command_id of the earlier attempt while it is valid: completed stays completed and
+    nothing is sent; anything not known to be done is published again with the same command_id,
+    which the agent de-duplicates. Only after a definitive C(failed) or after expiry is a new command
+    made (and counted by the lockout)."
+  - Check mode sends nothing, records no command, and returns the payloads it would send
+    (lockout decisions included).
+  - Progress lines (accepted / started / completed / failed / waiting, elapsed) are printed every
+    O(progress_interval_s) while waiting.
+options:
+  command:
+    description: The lifecycle action.
+    type: str
+    required: true
+    choices: [reboot_host, shutdown_host, restart_app]
+  hosts:
+    description: Inventory hostnames of the wave. Defaults to C(ansible_play_batch).
+    type: list
+    elements: str
+  client_uuid_var:
+    description: Host variable that holds each client's UUID.
+    type: str
+    default: client_uuid
+  validity_s:
+    description: Seconds from C(issued_at) to C(expires_at) of each command.
+    type: int
+    default: 240
+  timeout_s:
+    description:
+      - Seconds to wait for a terminal ack after publishing; then the command is C(timed_out).
+      - Default 180 for C(reboot_host) (the 150 s ceiling plus margin), 120 for the others.
+    type: float
+  transitional_topic:
+    description: Also publish on the transitional alias topic C(infoscreen/{uuid}/command).
+    type: bool
+    default: false
+  requested_by:
+    description: Operator id put in the command's C(requested_by).
+    type: int
+  reason:
+    description: Free text put in the command's C(reason) (at most 2000 characters).
+    type: str
+  request_id:
+    description:
+      - Idempotency key. Re-running with the same value reuses still-valid commands instead of
+        sending new ones. Default is the task's own id, which is stable across retries
+        (C(until)/C(retries)) within one run.
+    type: str
+  override_lockout_reason:
+    description:
+      - Send even where the safety lockout refuses, for this stated reason. Logged in the ledger
+        (overrides table and the transition) and shown as a warning.
+    type: str
+  lockout_limit:
+    description: Reboot-class commands allowed per client in O(lockout_window_s).
+    type: int
+    default: 3
+  lockout_window_s:
+    description: The rolling lockout window in seconds.
+    type: float
+    default: 900
+  cooldown_s:
+    description: Seconds a client waits after a failed reboot-class command (escalation cooldown).
+    type: float
+    default: 60
+  reconnect_warn_s:
+    description: Reconnect baseline for C(reboot_host); slower is reported C(slow) with a warning.
+    type: float
+    default: 90
+  reconnect_ceiling_s:
+    description: Reconnect ceiling for C(reboot_host); slower counts as a failure (C(over_ceiling)).
+    type: float
+    default: 150
+  connect_timeout_s:
+    description: Seconds to connect and subscribe before the wave gives up (nothing is sent then).
+    type: float
+    default: 15
+  progress_interval_s:
+    description: Seconds between progress lines.
+    type: float
+    default: 5
+  rollout_id:
+    description: Groups waves for numbering; default is the play's id, so the waves of one C(serial) play are 1, 2, ...
+    type: str
+extends_documentation_fragment:
+  - infoscreen.fleet.mqtt
+  - infoscreen.fleet.ledger
+attributes:
+  check_mode:
+    support: full
+    description: Sends nothing and records no command.
+  action:
+    support: full
+    description: Runs on the controller as an action plugin.
+notes:
+  - Does not contact the managed hosts; only the broker.
+  - Deadlines use a monotonic clock.
+  - A reboot counts as completed only on the agent's C(completed) ack, which it sends after coming back with
+    a new boot id; the controller also records the boot ids it sees in heartbeats.
+seealso:
+  - module: infoscreen.fleet.lifecycle_outcome
+  - module: infoscreen.fleet.wave_gate
+  - plugin: infoscreen.fleet.ledger
+    plugin_type: lookup
+"""
+
+EXAMPLES = r"""
+- name: Reboot this batch of clients (one MQTT connection for all)
+  infoscreen.fleet.lifecycle_wave:
+    command: reboot_host
+    reason: monthly maintenance
+    mqtt_host: broker.example
+    mqtt_password: "{{ vault_controller_mqtt_password }}"
+  run_once: true
+  register: wave
+
+- name: Report each host's outcome
+  infoscreen.fleet.lifecycle_outcome:
+    wave_id: "{{ wave.wave_id }}"
+"""
+
+RETURN = r"""
+wave_id:
+  description: Id of this wave in the ledger.
+  returned: always
+  type: str
+wave:
+  description: Number of this wave within the rollout (1-based).
+  returned: always
+  type: int
+rollout_id:
+  description: Id grouping the waves of this rollout.
+  returned: always
+  type: str
+command:
+  description: The action sent.
+  returned: always
+  type: str
+check_mode:
+  description: Whether this was a dry run.
+  returned: always
+  type: bool
+counts:
+  description: Per-state counts and the gate inputs (hosts, states, executed, failed, timed_out, ok).
+  returned: always
+  type: dict
+stats:
+  description: MQTT figures (published, acks, duplicate_acks, invalid_acks, foreign_acks, reconnects, heartbeats).
+  returned: always
+  type: dict
+timing:
+  description: Wall-clock figures of the wave in seconds (connected_s, published_s, wall_s).
+  returned: always
+  type: dict
+results:
+  description: Per host (keyed by inventory hostname) the outcome.
+  returned: always
+  type: dict
+  contains:
+    command_id:
+      description: The command's UUID (null when none was created).
+      type: str
+    state:
+      description: completed, failed, timed_out, expired, blocked, or not_sent (check mode).
+      type: str
+    ok:
+      description: Whether the host did what was asked (completed within the reconnect ceiling).
+      type: bool
+    executed:
+      description: Whether a command was published for the host.
+      type: bool
+    reused:
+      description: Whether an earlier attempt's command was reused (retry safety).
+      type: bool
+    transitions:
+      description: Every state with its time (C(at), RFC 3339) and seconds since the wave started (C(elapsed_s)).
+      type: list
+      elements: dict
+    reconnect_s:
+      description: For reboot_host, seconds from execution_started to the completed ack.
+      type: float
+    reconnect_verdict:
+      description: ok (<= baseline), slow (<= ceiling), over_ceiling, or null.
+      type: str
+    boot_id_before:
+      description: Boot id seen in heartbeats before the reboot, if any.
+      type: str
+    boot_id_after:
+      description: A different boot id seen in heartbeats after the helper ran, if any.
+      type: str
+    error_code:
+      description: The agent's error code, or timeout, expired, lockout, cooldown, in_flight,
+        invalid_inventory, broker_unreachable, reconnect_ceiling_exceeded.
+      type: str
+    error_message:
+      description: Readable error naming the host.
+      type: str
+    eligible_at:
+      description: For blocked hosts, when the client becomes eligible again (RFC 3339).
+      type: str
+would_send:
+  description: In check mode, the topic and payload of each command that would be sent.
+  returned: check mode
+  type: list
+  elements: dict
+ledger:
+  description: Path of the ledger used.
+  returned: always
+  type: str
+broker:
+  description: Broker host, port, username and TLS flag (never the password).
+  returned: always
+  type: dict
+request_key:
+  description: The idempotency key the commands were recorded under.
+  returned: always
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(argument_spec={}, bypass_checks=True)
+    module.fail_json(msg="infoscreen.fleet.lifecycle_wave runs on the controller as an action plugin")
+
+
+if __name__ == "__main__":
+    main()

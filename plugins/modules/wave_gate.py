@@ -1,0 +1,112 @@
+#!/usr/bin/python
+"""Documentation of the action plugin infoscreen.fleet.wave_gate (runs on the controller)."""
+
+DOCUMENTATION = r"""
+module: wave_gate
+author: infoscreen-fleet developers
+version_added: 0.1.0
+short_description: Decide whether the remaining waves of a rollout may run
+description:
+  - Reads a wave's counts from the ledger and returns C(stop=true) when
+    (failed + timed_out) / executed is B(strictly greater) than O(threshold_pct).
+  - Executed means published; blocked hosts and hosts with a bad C(client_uuid) are not executed.
+    C(expired) and completed-above-the-reconnect-ceiling count as failed.
+  - The gate is judged only when at least O(min_executed) commands were executed in the wave.
+  - Records the decision in the ledger. Never fails; the playbook ends the play when C(stop) is true.
+options:
+  wave_id:
+    description: The C(wave_id) returned by M(infoscreen.fleet.lifecycle_wave).
+    type: str
+    required: true
+  threshold_pct:
+    description: Highest tolerated (failed + timed_out) / executed in percent.
+    type: float
+    default: 5
+  min_executed:
+    description: Fewest executed commands for the gate to judge a wave.
+    type: int
+    default: 1
+extends_documentation_fragment:
+  - infoscreen.fleet.ledger
+attributes:
+  check_mode:
+    support: full
+    description: Judges the dry-run wave (nothing executed, so it continues) and records nothing.
+  action:
+    support: full
+    description: Runs on the controller as an action plugin.
+seealso:
+  - module: infoscreen.fleet.lifecycle_wave
+"""
+
+EXAMPLES = r"""
+- name: Judge the wave
+  infoscreen.fleet.wave_gate:
+    wave_id: "{{ wave.wave_id }}"
+    threshold_pct: 5
+    min_executed: 5
+  run_once: true
+  register: gate
+
+- name: Stop the remaining waves
+  ansible.builtin.meta: end_play
+  when: gate.stop
+"""
+
+RETURN = r"""
+decision:
+  description: continue or stop.
+  returned: always
+  type: str
+stop:
+  description: True when the remaining waves must not run.
+  returned: always
+  type: bool
+reason:
+  description: The arithmetic behind the decision.
+  returned: always
+  type: str
+executed:
+  description: Commands published in the wave.
+  returned: always
+  type: int
+failed:
+  description: Executed commands that failed or expired (or completed above the reconnect ceiling).
+  returned: always
+  type: int
+timed_out:
+  description: Executed commands without a terminal ack in time.
+  returned: always
+  type: int
+ratio_pct:
+  description: (failed + timed_out) / executed in percent.
+  returned: always
+  type: float
+threshold_pct:
+  description: The threshold applied.
+  returned: always
+  type: float
+min_executed:
+  description: The minimum executed count applied.
+  returned: always
+  type: int
+wave:
+  description: Number of the wave.
+  returned: always
+  type: int
+wave_id:
+  description: Id of the wave.
+  returned: always
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(argument_spec={}, bypass_checks=True)
+    module.fail_json(msg="infoscreen.fleet.wave_gate runs on the controller as an action plugin")
+
+
+if __name__ == "__main__":
+    main()
