@@ -1,0 +1,267 @@
+# -*- coding: utf-8 -*-
+"""query / on / off / cycle of one PoE port, with the guarantees operators rely on:
+
+- after any "off" that may have reached the switch, the port is switched back on on every
+  exit path (exception, SIGTERM/SIGINT/SIGHUP); if that fails the error says which switch
+  and port were left dark;
+- an intent marker (poe_intent) is written before the off and removed only after the port
+  reads back on, so a run killed with SIGKILL is detected and repaired by the next run;
+- a cycle counts as done only when AdminEnable reads back on and DetectionStatus reaches
+  deliveringPower within the timeout (monotonic clock; the last error is kept for the message);
+- check mode reads, never writes.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import contextlib
+import signal
+import time
+
+from ansible_collections.infoscreen.fleet.plugins.module_utils.poe_intent import PortIntent
+from ansible_collections.infoscreen.fleet.plugins.module_utils.poe_profiles import (
+    DELIVERING_POWER,
+    detection_instance,
+    detection_name,
+)
+from ansible_collections.infoscreen.fleet.plugins.module_utils.poe_snmp import PoeError, as_integer
+
+GUARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+STATES = ("query", "on", "off", "cycle")
+
+
+class PortLeftDark(PoeError):
+    code = "port_left_dark"
+
+
+class PoeVerifyTimeout(PoeError):
+    code = "verify_timeout"
+
+
+class Interrupted(PoeError):
+    code = "interrupted"
+
+
+class PortState:
+    def __init__(self, admin_raw, admin_enabled, detection_raw):
+        self.admin_raw = admin_raw
+        self.admin_enabled = admin_enabled
+        self.detection_raw = detection_raw
+        self.detection = detection_name(detection_raw)
+
+    @property
+    def delivering(self):
+        return self.admin_enabled and self.detection_raw == DELIVERING_POWER
+
+    def as_dict(self):
+        return {"admin_enabled": self.admin_enabled, "admin_value": self.admin_raw,
+                "detection_status": self.detection, "detection_value": self.detection_raw}
+
+
+class PortController:
+    """Reads and writes one port over one SnmpSession from `session_factory()`; the restore path
+    starts a fresh session, never one an interrupt may have left mid-request."""
+
+    def __init__(self, session_factory, profile, switch_label, group, port, *, poll_interval=1.0,
+                 sleep=time.sleep, clock=time.monotonic):
+        self.session_factory = session_factory
+        self.profile = profile
+        self.switch_label = switch_label
+        self.group = int(group)
+        self.port = int(port)
+        self.poll_interval = float(poll_interval)
+        self.sleep = sleep
+        self.clock = clock
+        self.where = "PoE port %d.%d on switch %s" % (self.group, self.port, switch_label)
+        self._session = None
+
+    def session(self):
+        if self._session is None:
+            self._session = self.session_factory()
+        return self._session
+
+    def close(self):
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+    def read(self):
+        admin_oid = self.profile.admin_instance(self.group, self.port)
+        det_oid = detection_instance(self.group, self.port)
+        values = self.session().get([(self.profile.admin_name, admin_oid), ("pethPsePortDetectionStatus", det_oid)])
+        admin = as_integer(self.profile.admin_name, admin_oid, values[self.profile.admin_name], self.switch_label)
+        detection = as_integer("pethPsePortDetectionStatus", det_oid, values["pethPsePortDetectionStatus"],
+                               self.switch_label)
+        return PortState(admin, self.profile.is_on(admin), detection)
+
+    def write_admin(self, on):
+        value = self.profile.on_value if on else self.profile.off_value
+        self.session().set_integer(self.profile.admin_name, self.profile.admin_instance(self.group, self.port), value)
+
+    def wait_delivering(self, timeout):
+        """Poll until AdminEnable is on and DetectionStatus is deliveringPower; returns (state, seconds)."""
+        start = self.clock()
+        deadline = start + float(timeout)
+        last_state, last_error = None, None
+        while True:
+            try:
+                last_state = self.read()
+                if last_state.delivering:
+                    return last_state, self.clock() - start
+            except PoeError as exc:  # a busy switch may drop a poll; keep trying until the deadline
+                last_error = exc
+            if self.clock() >= deadline:
+                break
+            self.sleep(min(self.poll_interval, max(0.0, deadline - self.clock())))
+        seen = ("AdminEnable %s, DetectionStatus %s" % (
+            "on" if last_state.admin_enabled else "off", last_state.detection)) if last_state else "no reading"
+        detail = "; last error: %s" % last_error if last_error else ""
+        raise PoeVerifyTimeout(
+            "%s did not reach deliveringPower within %.0f s after power-on (last read: %s%s). The port is "
+            "enabled; a searching/fault status means no powered device answers (cable, client hardware)."
+            % (self.where, float(timeout), seen, detail))
+
+    def restore_power(self, timeout):
+        """Switch the port on and read AdminEnable back on; retries with fresh sessions until timeout."""
+        deadline = self.clock() + float(timeout)
+        last_error = None
+        while True:
+            try:
+                self.close()
+            except Exception:  # noqa: S110 - the old session may be broken; a new one follows
+                pass
+            try:
+                self.write_admin(True)
+                state = self.read()
+                if state.admin_enabled:
+                    return state
+                last_error = PoeError("AdminEnable still reads %d after writing on" % state.admin_raw)
+            except PoeError as exc:
+                last_error = exc
+            if self.clock() >= deadline:
+                raise PortLeftDark(
+                    "%s IS LEFT DARK (AdminEnable off or unknown): switching it back on failed for %.0f s: %s. "
+                    "Switch it on by hand or re-run with state=on; the intent marker stays so the next run retries."
+                    % (self.where, float(timeout), last_error))
+            self.sleep(min(self.poll_interval, max(0.0, deadline - self.clock())))
+
+
+@contextlib.contextmanager
+def _signals(raising):
+    """raising=True: guarded signals raise Interrupted; False: they are noted and ignored (restore)."""
+    received = []
+
+    def handler(signum, _frame):
+        name = signal.Signals(signum).name
+        received.append(name)
+        if raising:
+            raise Interrupted("interrupted by %s" % name)
+
+    previous = {}
+    for sig in GUARDED_SIGNALS:
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread: cannot install handlers, finally still guards
+            pass
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextlib.contextmanager
+def power_restored_on_exit(controller, intent, restore_timeout):
+    """Wrap everything from just before the "off" write to the verified "on"."""
+    try:
+        with _signals(raising=True):
+            yield
+    except BaseException as exc:
+        with _signals(raising=False) as ignored:
+            state = controller.restore_power(restore_timeout)  # raises PortLeftDark, marker kept
+            intent.clear()
+        note = "; %s was switched back on (AdminEnable on, DetectionStatus %s)" % (controller.where, state.detection)
+        if ignored:
+            note += "; ignored %s during the re-enable" % ", ".join(ignored)
+        if isinstance(exc, PoeError):
+            raise type(exc)(str(exc) + note) from exc
+        if isinstance(exc, KeyboardInterrupt):
+            raise Interrupted("interrupted" + note) from exc
+        raise
+
+
+def _sleep_until(controller, seconds):
+    deadline = controller.clock() + float(seconds)
+    while True:
+        left = deadline - controller.clock()
+        if left <= 0:
+            return
+        controller.sleep(min(left, 0.5))
+
+
+def run_port_action(controller, intent_dir, switch_key, state, *, check_mode=False, off_time=8.0,
+                    verify_timeout=30.0, heal_interrupted=True, details=None):
+    """The module's work. switch_key = (switch, snmp_port). Returns the result dict."""
+    if state not in STATES:
+        raise ValueError("state must be one of %s" % ", ".join(STATES))
+    started = controller.clock()
+    result = {"changed": False, "state": state, "healed_interrupted_run": False, "interrupted_run": None}
+    with PortIntent(intent_dir, switch_key[0], switch_key[1], controller.group, controller.port) as intent:
+        marker = intent.read()
+        before = controller.read()
+        result["before"] = before.as_dict()
+        if marker is not None:
+            result["interrupted_run"] = marker
+            if heal_interrupted and state != "off":
+                result["healed_interrupted_run"] = True
+                if not check_mode:
+                    if not before.admin_enabled:
+                        controller.restore_power(verify_timeout)
+                        result["changed"] = True
+                    intent.clear()
+                    before_after_heal, _ = controller.wait_delivering(verify_timeout)
+                    if state == "query":
+                        result["after"] = before_after_heal.as_dict()
+                else:
+                    result["changed"] = not before.admin_enabled
+
+        if state == "query":
+            result.setdefault("after", result["before"])
+        elif state in ("on", "off"):
+            want_on = state == "on"
+            current = controller.read() if result["changed"] else before
+            if current.admin_enabled != want_on:
+                result["changed"] = True
+                if not check_mode:
+                    controller.write_admin(want_on)
+            if check_mode:
+                result["after"] = current.as_dict()
+            elif want_on:
+                after, seconds = controller.wait_delivering(verify_timeout)
+                result["after"], result["power_on_s"] = after.as_dict(), round(seconds, 3)
+            else:
+                after = controller.read()
+                if after.admin_enabled:
+                    raise PoeError("%s still reads AdminEnable on after writing off" % controller.where)
+                result["after"] = after.as_dict()
+            if state == "off" and marker is not None and not check_mode:
+                intent.clear()  # the operator asked for off: the dark port is intended now
+        else:  # cycle
+            result["changed"] = True
+            if check_mode:
+                result["after"] = result["before"]
+            else:
+                intent.write("cycle", switch=switch_key[0], snmp_port=switch_key[1], group=controller.group,
+                             port=controller.port, **(details or {}))
+                with power_restored_on_exit(controller, intent, verify_timeout):
+                    controller.write_admin(False)
+                    off_at = controller.clock()
+                    _sleep_until(controller, off_time)
+                    controller.write_admin(True)
+                    result["off_time_s"] = round(controller.clock() - off_at, 3)
+                    after, seconds = controller.wait_delivering(verify_timeout)
+                intent.clear()
+                result["after"], result["power_on_s"] = after.as_dict(), round(seconds, 3)
+    result["duration_s"] = round(controller.clock() - started, 3)
+    return result
