@@ -123,7 +123,8 @@ class PortController:
             % (self.where, float(timeout), seen, detail))
 
     def restore_power(self, timeout):
-        """Switch the port on and read AdminEnable back on; retries with fresh sessions until timeout."""
+        """Make AdminEnable read on (writing only when it reads off); fresh sessions, retried until timeout.
+        Reading first matters: when the "off" itself was refused, a write would be refused too."""
         deadline = self.clock() + float(timeout)
         last_error = None
         while True:
@@ -132,6 +133,9 @@ class PortController:
             except Exception:  # noqa: S110 - the old session may be broken; a new one follows
                 pass
             try:
+                state = self.read()
+                if state.admin_enabled:
+                    return state
                 self.write_admin(True)
                 state = self.read()
                 if state.admin_enabled:
@@ -179,7 +183,10 @@ def power_restored_on_exit(controller, intent, restore_timeout):
             yield
     except BaseException as exc:
         with _signals(raising=False) as ignored:
-            state = controller.restore_power(restore_timeout)  # raises PortLeftDark, marker kept
+            try:
+                state = controller.restore_power(restore_timeout)
+            except PortLeftDark as dark:  # the intent marker stays for the next run
+                raise PortLeftDark("%s The cycle had failed with: %s" % (dark, str(exc) or type(exc).__name__)) from exc
             intent.clear()
         note = "; %s was switched back on (AdminEnable on, DetectionStatus %s)" % (controller.where, state.detection)
         if ignored:
