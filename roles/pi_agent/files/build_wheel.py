@@ -32,7 +32,9 @@ import zipfile
 PARTS = ("pyproject.toml", "agent/infoscreen_agent", "plugins/module_utils/contract")
 VERSION_LINE = re.compile(r'^__version__\s*=\s*["\'][^"\']*["\']', re.MULTILINE)
 # PEP 440 public version with an optional local label, in the normalised form pip uses.
-VERSION_OK = re.compile(r"^[0-9]+(\.[0-9]+)*((a|b|rc)[0-9]+)?(\.post[0-9]+)?(\.dev[0-9]+)?(\+[a-z0-9]+(\.[a-z0-9]+)*)?$")
+VERSION_OK = re.compile(
+    r"^[0-9]+(\.[0-9]+)*((a|b|rc)[0-9]+)?(\.post[0-9]+)?(\.dev[0-9]+)?(\+[a-z0-9]+(\.[a-z0-9]+)*)?$"
+)
 WHEEL_NAME = re.compile(r"^infoscreen_agent-([^-]+)-.*\.whl$")
 COMPLETE = ".complete"
 
