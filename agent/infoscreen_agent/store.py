@@ -98,7 +98,7 @@ class StateStore:
         return entry
 
     def executions_since(self, since):
-        return sum(1 for e in self._entries.values() if (e.get("executed_at") or 0) >= since)
+        return sum(1 for e in self._entries.values() if e.get("executed_at") is not None and e["executed_at"] >= since)
 
     def _prune(self):
         horizon = self._clock() - self.retention_s

@@ -1,0 +1,76 @@
+"""Small in-memory stand-ins for unit tests of the agent's handler (integration tests use
+the real broker): a client that records publishes, and a backend that records invocations."""
+
+import itertools
+import json
+import textwrap
+
+from infoscreen_agent.config import load
+
+
+class RecordingClient:
+    def __init__(self):
+        self.published = []
+        self.connected = True
+        self._mids = itertools.count(1)
+
+    def publish(self, topic, payload, qos=0, retain=False):
+        self.published.append({"topic": topic, "payload": json.loads(payload), "qos": qos, "retain": retain})
+
+        class Info:
+            mid = next(self._mids)
+
+        return Info()
+
+    def subscribe(self, topic, qos=0):
+        self.published.append({"topic": topic, "subscribe": True, "qos": qos, "retain": False, "payload": None})
+
+    def is_connected(self):
+        return self.connected
+
+    def acks(self, topic_suffix="commands/ack"):
+        return [p["payload"] for p in self.published
+                if p["topic"].endswith("/" + topic_suffix) and not p.get("subscribe")]
+
+
+class RecordingBackend:
+    def __init__(self, fail=False, app="running"):
+        self.calls = []
+        self.fail = fail
+        self.app = app
+
+    def invoke(self, action, command_id):
+        from infoscreen_agent.power import HelperFailed
+
+        self.calls.append((action, command_id))
+        if self.fail:
+            raise HelperFailed("boom")
+
+    def app_state(self):
+        return self.app
+
+
+UUID = "5dca32b5-e6da-4f2e-b990-61f4d2cfb54c"
+OTHER = "ebe041bd-1ce9-4b5c-b760-6854193d8720"
+
+
+def write_config(tmp_path, **extra):
+    (tmp_path / "run").mkdir(exist_ok=True)
+    boot = tmp_path / "run" / "boot_id"
+    if not boot.exists():
+        boot.write_text("boot-1\n")
+    lines = "\n".join(f"{k} = {v}" for k, v in extra.items())
+    text = textwrap.dedent(f"""\
+        [mqtt]
+        host = 127.0.0.1
+        username = {UUID}
+        password = secret
+        [agent]
+        client_uuid = {UUID}
+        state_dir = {tmp_path / "state"}
+        power_backend = sim
+        boot_id_path = {boot}
+        """) + lines + f"\n[sim]\nrequest_path = {tmp_path / 'run' / 'req.json'}\n"
+    path = tmp_path / "agent.ini"
+    path.write_text(text)
+    return load(str(path))

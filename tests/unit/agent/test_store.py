@@ -1,0 +1,65 @@
+import json
+import os
+import stat
+
+from infoscreen_agent.store import StateStore, atomic_write_json
+
+
+def test_dedupe_survives_a_new_process(tmp_path):
+    store = StateStore(str(tmp_path), retention_s=3600, max_entries=100)
+    store.record("a", "reboot_host", "accepted")
+    store.record("a", "reboot_host", "completed")
+    again = StateStore(str(tmp_path), retention_s=3600, max_entries=100)
+    assert "a" in again
+    assert again.get("a")["status"] == "completed"
+
+
+def test_old_entries_age_out_and_size_is_bounded(tmp_path):
+    clock = [1000.0]
+    store = StateStore(str(tmp_path), retention_s=100, max_entries=10, clock=lambda: clock[0])
+    store.record("old", "reboot_host", "completed")
+    clock[0] += 101
+    store.record("new", "reboot_host", "completed")
+    assert "old" not in store
+    assert "new" in store
+    for i in range(25):
+        clock[0] += 1
+        store.record(f"c{i}", "restart_app", "failed", "busy", "x")
+    assert len(store) == 10
+    assert "c24" in store
+    assert "c14" not in store
+
+
+def test_lockout_counts_only_executions_in_window(tmp_path):
+    clock = [1000.0]
+    store = StateStore(str(tmp_path), retention_s=10**6, max_entries=100, clock=lambda: clock[0])
+    store.record("a", "reboot_host", "execution_started", executed=True)
+    store.record("b", "reboot_host", "failed", "expired", "x")
+    clock[0] += 500
+    store.record("c", "reboot_host", "execution_started", executed=True)
+    assert store.executions_since(0) == 2
+    assert store.executions_since(1200) == 1
+
+
+def test_pending_round_trip(tmp_path):
+    store = StateStore(str(tmp_path), retention_s=100, max_entries=10)
+    assert store.pending() is None
+    store.set_pending({"command_id": "a", "action": "reboot_host"})
+    assert StateStore(str(tmp_path), 100, 10).pending()["command_id"] == "a"
+    store.clear_pending()
+    assert store.pending() is None
+
+
+def test_atomic_write_leaves_no_temp_and_is_private(tmp_path):
+    target = tmp_path / "x.json"
+    atomic_write_json(str(target), {"k": 1})
+    assert json.loads(target.read_text()) == {"k": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o640
+
+
+def test_corrupt_file_is_set_aside(tmp_path):
+    (tmp_path / "commands.json").write_text("{torn")
+    store = StateStore(str(tmp_path), retention_s=100, max_entries=10)
+    assert len(store) == 0
+    assert any(p.name.startswith("commands.json.corrupt-") for p in tmp_path.iterdir())
