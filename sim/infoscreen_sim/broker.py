@@ -429,9 +429,13 @@ def _main(argv=None):
     chk.add_argument("--port", type=int, required=True)
     chk.add_argument("--ca-cert")
     chk.add_argument("--accounts", required=True,
-                     help="JSON file: {controller_username, controller_password, clients: [{client_uuid, password}]}")
+                     help="JSON file ('-' = stdin): {controller_username, controller_password, "
+                          "clients: [{client_uuid, password} or [client_uuid, password]]}")
     args = parser.parse_args(argv)
-    spec = json.loads(Path(args.accounts).read_text())
+    spec = json.loads(sys.stdin.read() if args.accounts == "-" else Path(args.accounts).read_text())
+    spec["clients"] = [
+        c if isinstance(c, dict) else {"client_uuid": c[0], "password": c[1]} for c in spec["clients"]
+    ]
     failures = []
     checks = {
         "controller": (spec["controller_username"], spec["controller_password"], "Success"),
