@@ -15,9 +15,9 @@ ARGUMENT_SPEC = {
     "ledger": {"type": "path", "fallback": (env_fallback, [ENV_LEDGER])},
 }
 
-RESULT_FIELDS = ("client_uuid", "command_id", "action", "state", "transitions", "reconnect_s", "reconnect_verdict",
-                 "boot_id_before", "boot_id_after", "boot_id_changed", "duplicate_acks", "error_code",
-                 "error_message", "eligible_at", "wave", "wave_id", "reused", "executed", "would_send")
+RESULT_FIELDS = ("client_uuid", "command_id", "action", "state", "ok", "transitions", "reconnect_s",
+                 "reconnect_verdict", "boot_id_before", "boot_id_after", "boot_id_changed", "duplicate_acks",
+                 "error_code", "error_message", "eligible_at", "wave", "wave_id", "reused", "executed", "would_send")
 
 
 class ActionModule(ActionBase):

@@ -43,7 +43,10 @@ class ActionModule(ActionBase):
                     ledger.set_gate(args["wave_id"], gate)
         except LedgerError as exc:
             raise AnsibleActionFail(str(exc)) from exc
-        result.update(gate)
+        # The counts are renamed: a key "failed" in a task result would fail the task.
+        result.update({key: value for key, value in gate.items() if key not in ("failed", "timed_out")})
+        result["failed_count"] = gate["failed"]
+        result["timed_out_count"] = gate["timed_out"]
         result["stop"] = gate["decision"] == "stop"
         result["wave_id"] = args["wave_id"]
         result["changed"] = False

@@ -70,11 +70,11 @@ executed:
   description: Commands published in the wave.
   returned: always
   type: int
-failed:
+failed_count:
   description: Executed commands that failed or expired (or completed above the reconnect ceiling).
   returned: always
   type: int
-timed_out:
+timed_out_count:
   description: Executed commands without a terminal ack in time.
   returned: always
   type: int
