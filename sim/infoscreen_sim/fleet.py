@@ -190,6 +190,7 @@ class Fleet:
         self._thread = None
         self._monitor = None
         self._next_status = 0.0
+        self.held = set()  # clients whose power requests wait (tests: "before the reboot happens")
         self.started_mono = None
         self.ready_seconds = None
 
@@ -285,8 +286,9 @@ class Fleet:
         names = list(names or self.clients)
         while time.monotonic() < deadline:
             with self._lock:
-                waiting = [n for n in names if self.clients[n].state in ("booting", "running", "restarting")
-                           and self.clients[n].healthy_boot_id != self.clients[n].boot_id]
+                waiting = [n for n in names if self.clients[n].state in ("booting", "restarting", "stopping")
+                       or (self.clients[n].state == "running"
+                           and self.clients[n].healthy_boot_id != self.clients[n].boot_id)]
             if not waiting:
                 if self.ready_seconds is None:
                     self.ready_seconds = time.monotonic() - self.started_mono
@@ -360,7 +362,7 @@ class Fleet:
                 self._next_status = now + 1.0
 
     def _watch_running(self, client, now):
-        if client.request_path.exists():
+        if client.name not in self.held and client.request_path.exists():
             try:
                 request = json.loads(client.request_path.read_text())
             except (OSError, ValueError):
@@ -429,6 +431,21 @@ class Fleet:
                     return
                 seconds = self.slow_boot_s if "slow_boot" in client.faults else self.boot_time.draw(self.rng)
                 client.state, client.due = "booting", time.monotonic() + self._scaled(seconds)
+
+    def hold(self, name):
+        """Leave the client's power requests unhandled until release(): the moment between
+        the helper's return and the host actually going down, stretched for a test."""
+        with self._lock:
+            self.held.add(name)
+
+    def release(self, name):
+        with self._lock:
+            self.held.discard(name)
+
+    def signal_agent(self, name, sig=signal.SIGKILL):
+        """Send a signal to the client's agent process (tests: crash it)."""
+        with self._lock:
+            self.clients[name].signal_agent(sig)
 
     def power_cycle(self, name):
         self.power_off(name)
