@@ -207,9 +207,39 @@ def _sleep_until(controller, seconds):
         controller.sleep(min(left, 0.5))
 
 
+def _cycle(controller, intent, switch_key, result, *, off_time, verify_timeout, details, ledger_step):
+    if ledger_step:
+        # worst case: off time, verify, re-enable after a failure, SNMP slack
+        ledger_step.reserve(controller.where, off_time + 2 * verify_timeout + 30)
+        result["ledger_command_id"] = ledger_step.command_id
+    intent.write("cycle", switch=switch_key[0], snmp_port=switch_key[1], group=controller.group,
+                 port=controller.port, ledger_command_id=result.get("ledger_command_id"), **(details or {}))
+    try:
+        if ledger_step:
+            ledger_step.transition("execution_started", detail="%s: power off" % controller.where)
+        with power_restored_on_exit(controller, intent, verify_timeout):
+            controller.write_admin(False)
+            off_at = controller.clock()
+            _sleep_until(controller, off_time)
+            controller.write_admin(True)
+            result["off_time_s"] = round(controller.clock() - off_at, 3)
+            after, seconds = controller.wait_delivering(verify_timeout)
+    except BaseException as exc:
+        if ledger_step:
+            code = exc.code if isinstance(exc, PoeError) else "interrupted"
+            ledger_step.transition("failed", error_code=code, error_message=(str(exc) or code)[:4000])
+        raise
+    intent.clear()
+    result["after"], result["power_on_s"] = after.as_dict(), round(seconds, 3)
+    if ledger_step:
+        ledger_step.transition("completed", detail="%s: off %.1f s, deliveringPower %.1f s after power-on" % (
+            controller.where, result["off_time_s"], result["power_on_s"]))
+
+
 def run_port_action(controller, intent_dir, switch_key, state, *, check_mode=False, off_time=8.0,
-                    verify_timeout=30.0, heal_interrupted=True, details=None):
-    """The module's work. switch_key = (switch, snmp_port). Returns the result dict."""
+                    verify_timeout=30.0, heal_interrupted=True, details=None, ledger_step=None):
+    """The module's work. switch_key = (switch, snmp_port). Returns the result dict.
+    ledger_step (poe_ledger.LedgerStep): record a cycle as a reboot-class step, lockout first."""
     if state not in STATES:
         raise ValueError("state must be one of %s" % ", ".join(STATES))
     started = controller.clock()
@@ -258,17 +288,10 @@ def run_port_action(controller, intent_dir, switch_key, state, *, check_mode=Fal
             result["changed"] = True
             if check_mode:
                 result["after"] = result["before"]
+                if ledger_step:
+                    result["lockout"] = ledger_step.preview()
             else:
-                intent.write("cycle", switch=switch_key[0], snmp_port=switch_key[1], group=controller.group,
-                             port=controller.port, **(details or {}))
-                with power_restored_on_exit(controller, intent, verify_timeout):
-                    controller.write_admin(False)
-                    off_at = controller.clock()
-                    _sleep_until(controller, off_time)
-                    controller.write_admin(True)
-                    result["off_time_s"] = round(controller.clock() - off_at, 3)
-                    after, seconds = controller.wait_delivering(verify_timeout)
-                intent.clear()
-                result["after"], result["power_on_s"] = after.as_dict(), round(seconds, 3)
+                _cycle(controller, intent, switch_key, result, off_time=off_time, verify_timeout=verify_timeout,
+                       details=details, ledger_step=ledger_step)
     result["duration_s"] = round(controller.clock() - started, 3)
     return result

@@ -123,6 +123,14 @@ REFUSED_STATUSES = ("notWritable", "readOnly", "noAccess", "authorizationError")
 NO_SUCH_STATUSES = ("noSuchName", "noCreation", "inconsistentName")
 
 
+def split_switch_address(switch, default_port):
+    """'host:port' (exactly one colon, numeric port) -> (host, port); anything else keeps default_port."""
+    host, sep, port = str(switch).rpartition(":")
+    if sep and host and ":" not in host and port.isdigit():
+        return host, int(port)
+    return str(switch), int(default_port)
+
+
 class SnmpSession:
     """One switch, one credential set; `get`/`set` block until the switch answered or failed."""
 

@@ -27,9 +27,12 @@ version_added: "1.0.0"
 author: infoscreen-fleet maintainers
 extends_documentation_fragment:
   - infoscreen.fleet.snmp
+  - infoscreen.fleet.ledger
 options:
   switch:
-    description: Address or DNS name of the switch's SNMP agent (inventory C(infoscreen_poe_switch)).
+    description:
+      - Address or DNS name of the switch's SNMP agent (inventory C(infoscreen_poe_switch)).
+      - C(host:port) (one colon) sets the SNMP port too, overriding O(snmp_port).
     type: str
     required: true
   port:
@@ -78,6 +81,33 @@ options:
     description: Switch the port back on first when an earlier run left its intent marker (it died between off and on).
     type: bool
     default: true
+  client_uuid:
+    description:
+      - UUID of the client the port feeds. When set, O(state=cycle) is a reboot-class step C(poe_cycle) in the
+        controller's ledger - checked against the safety lockout first (a refused cycle never reaches the
+        switch and fails with C(error_code=blocked)), then recorded with its transitions.
+    type: str
+  client_host:
+    description: Inventory hostname recorded with the ledger step.
+    type: str
+  reason:
+    description: Why the cycle is done, recorded in the ledger.
+    type: str
+  override_lockout_reason:
+    description: Cycle even where the lockout refuses, for this stated reason (logged in the ledger).
+    type: str
+  lockout_limit:
+    description: Reboot-class steps allowed per client in O(lockout_window_s).
+    type: int
+    default: 3
+  lockout_window_s:
+    description: The rolling lockout window in seconds.
+    type: float
+    default: 900
+  cooldown_s:
+    description: Seconds a client waits after a failed reboot-class step before this one may run.
+    type: float
+    default: 60
 notes:
   - Supports check mode (reads only).
   - A timeout means the switch is unreachable or the community/credentials are wrong; SNMP cannot tell these apart.
@@ -159,6 +189,14 @@ interrupted_run:
   description: The intent marker of an earlier run that died between off and on (null when none).
   returned: always
   type: dict
+ledger_command_id:
+  description: The ledger's id of the C(poe_cycle) step (with O(client_uuid), when a step was recorded).
+  returned: when a cycle was recorded in the ledger
+  type: str
+lockout:
+  description: The lockout decision the cycle would meet (check mode with O(client_uuid)).
+  returned: check mode with client_uuid
+  type: dict
 healed_interrupted_run:
   description: True when this run found such a marker and switched the port back on (or would, in check mode).
   returned: always
@@ -166,15 +204,17 @@ healed_interrupted_run:
 error_code:
   description: >-
     On failure: snmp_timeout, snmp_auth, snmp_not_writable, snmp_wrong_type, snmp_no_such_instance,
-    snmp_error, verify_timeout, interrupted, port_busy, port_left_dark, invalid_argument.
+    snmp_error, verify_timeout, interrupted, port_busy, port_left_dark, blocked, ledger_error, invalid_argument.
   returned: failure
   type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 from ansible_collections.infoscreen.fleet.plugins.module_utils import poe_snmp
+from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import LedgerError
 from ansible_collections.infoscreen.fleet.plugins.module_utils.poe_cycle import PortController, run_port_action
 from ansible_collections.infoscreen.fleet.plugins.module_utils.poe_intent import default_intent_dir
+from ansible_collections.infoscreen.fleet.plugins.module_utils.poe_ledger import LedgerStep
 from ansible_collections.infoscreen.fleet.plugins.module_utils.poe_profiles import get_profile
 
 
@@ -190,6 +230,14 @@ def argument_spec():
         poll_interval=dict(type="float", default=1.0),
         intent_dir=dict(type="path"),
         heal_interrupted=dict(type="bool", default=True),
+        client_uuid=dict(type="str"),
+        client_host=dict(type="str"),
+        reason=dict(type="str"),
+        override_lockout_reason=dict(type="str"),
+        lockout_limit=dict(type="int", default=3),
+        lockout_window_s=dict(type="float", default=900.0),
+        cooldown_s=dict(type="float", default=60.0),
+        ledger=dict(type="path"),
         snmp_port=dict(type="int", default=161),
         snmp_version=dict(type="str", default="2c", choices=["2c", "3"]),
         snmp_community=dict(type="str", no_log=True, fallback=(env_fallback, ["INFOSCREEN_SNMP_COMMUNITY"])),
@@ -207,7 +255,8 @@ def argument_spec():
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
-    label = "%s:%d" % (p["switch"], p["snmp_port"])
+    host, snmp_port = poe_snmp.split_switch_address(p["switch"], p["snmp_port"])
+    label = "%s:%d" % (host, snmp_port)
     base = dict(switch=label, group=p["group"], port=p["port"], profile=p["profile"], state=p["state"])
     if not poe_snmp.HAS_PYSNMP:
         module.fail_json(msg=missing_required_lib("pysnmp>=7.1"), exception=str(poe_snmp.PYSNMP_IMPORT_ERROR), **base)
@@ -229,18 +278,28 @@ def main():
         module.warn("off_time %.1f s is outside the recommended 5-10 s" % p["off_time"])
 
     def session_factory():
-        return poe_snmp.SnmpSession(p["switch"], credentials, port=p["snmp_port"], timeout=p["snmp_timeout"],
+        return poe_snmp.SnmpSession(host, credentials, port=snmp_port, timeout=p["snmp_timeout"],
                                     retries=p["snmp_retries"], label=label)
+
+    ledger_step = None
+    if p["client_uuid"]:
+        ledger_step = LedgerStep(p["ledger"], p["client_uuid"], host=p["client_host"], reason=p["reason"],
+                                 override_reason=p["override_lockout_reason"], limit=p["lockout_limit"],
+                                 window_s=p["lockout_window_s"], cooldown_s=p["cooldown_s"])
 
     controller = PortController(session_factory, get_profile(p["profile"]), label, p["group"], p["port"],
                                 poll_interval=p["poll_interval"])
     try:
         result = run_port_action(
-            controller, p["intent_dir"] or default_intent_dir(), (p["switch"], p["snmp_port"]), p["state"],
+            controller, p["intent_dir"] or default_intent_dir(), (host, snmp_port), p["state"],
             check_mode=module.check_mode, off_time=p["off_time"], verify_timeout=p["verify_timeout"],
-            heal_interrupted=p["heal_interrupted"])
+            heal_interrupted=p["heal_interrupted"], ledger_step=ledger_step)
     except poe_snmp.PoeError as exc:
-        module.fail_json(msg=str(exc), error_code=exc.code, **base)
+        extra = {"ledger_command_id": ledger_step.command_id} if ledger_step and ledger_step.command_id else {}
+        module.fail_json(msg=str(exc), error_code=exc.code, **dict(base, **extra))
+    except LedgerError as exc:
+        module.fail_json(msg="%s: ledger %s: %s" % (controller.where, p["ledger"] or "(default)", exc),
+                         error_code="ledger_error", **base)
     finally:
         controller.close()
     if result["interrupted_run"]:

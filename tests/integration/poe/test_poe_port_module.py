@@ -230,3 +230,41 @@ def test_ansible_playbook_heals_a_killed_cycle_and_never_shows_the_community(sim
     assert sim_switch.community not in run.stdout + run.stderr
     assert sim_switch.port_state(5)["admin_enabled"] is True
     assert intent_files(intent_dir) == []
+
+
+CLIENT = "5b0c3f7e-2f4e-4d47-9a52-6f1f0f1c2d3e"
+
+
+def test_cycle_with_a_client_is_a_poe_cycle_step_in_the_ledger(sim_switch, run_poe_module, tmp_path):
+    from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import Ledger
+
+    ledger = tmp_path / "ledger.sqlite3"
+    result = run_poe_module(poe_module_args(sim_switch, tmp_path / "intent", state="cycle", client_uuid=CLIENT,
+                                            client_host="lobby-1", reason="test", ledger=str(ledger)))
+    assert result["_rc"] == 0, result
+    with Ledger(str(ledger)) as db:
+        (step,) = db.commands(client_uuid=CLIENT)
+        assert step["command_id"] == result["ledger_command_id"]
+        assert (step["action"], step["state"], step["host"]) == ("poe_cycle", "completed", "lobby-1")
+        assert [t["state"] for t in db.transitions(step["command_id"])] == ["queued", "execution_started",
+                                                                           "completed"]
+
+
+def test_lockout_blocks_the_cycle_before_the_switch_is_touched(sim_switch, run_poe_module, tmp_path):
+    import time as _time
+
+    from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import Ledger
+
+    ledger = tmp_path / "ledger.sqlite3"
+    with Ledger(str(ledger)) as db:
+        for minutes_ago, action in ((12, "restart_app"), (8, "reboot_host"), (4, "reboot_host")):
+            row, _ = db.reserve(CLIENT, action, now=_time.time() - 60 * minutes_ago)
+            db.record_transition(row["command_id"], "completed", at=_time.time() - 60 * minutes_ago + 30)
+    result = run_poe_module(poe_module_args(sim_switch, tmp_path / "intent", state="cycle", client_uuid=CLIENT,
+                                            ledger=str(ledger)))
+    assert result["error_code"] == "blocked", result
+    assert "lockout" in result["msg"] and "Nothing was" in result["msg"]
+    assert sim_switch.events() == []
+    with Ledger(str(ledger)) as db:
+        states = [c["state"] for c in db.commands(client_uuid=CLIENT, action="poe_cycle")]
+    assert states == ["blocked"]
