@@ -34,7 +34,7 @@ from .broker import LocalBroker
 from .faults import DEFAULT_SLOW_BOOT_S, FAULTS, BootTime, FleetSpecError, check_faults
 from .manifest import MANIFEST_FORMAT, load_manifest, write, write_private
 
-TICK_S = 0.05
+TICK_S = 0.1
 STOP_GRACE_S = 5.0
 START_WINDOW_S = 10.0  # an agent counts as "starting" until its first health, at most this long
 DEFAULT_GROUPS = (("canary", 1), ("wave1", 0.3), ("wave2", None))
