@@ -1,0 +1,196 @@
+"""Client health as the controller sees it over MQTT, for the recover playbook.
+
+One MQTT connection listens to the heartbeat, health and (retained) service_failed topics of
+the clients asked about; payloads are validated with the contract package. ``assess`` turns
+what was seen into "needs recovery, because ...":
+- silent: no heartbeat or health within the listening window (or the last one older than
+  ``max_heartbeat_age_s``);
+- app_state crashed or stopped in the latest health;
+- a service_failed report from the client's current boot (a report from an earlier boot is
+  history, not a reason).
+"""
+
+import threading
+import time
+import uuid
+
+from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
+from ansible_collections.infoscreen.fleet.plugins.module_utils.mqtt_client import (
+    build_client,
+    connect_client,
+    disconnect_and_forget,
+    reason_text,
+)
+
+SUBSCRIPTIONS = (("infoscreen/+/heartbeat", 0), ("infoscreen/+/health", 0), ("infoscreen/+/service_failed", 1))
+BAD_APP_STATES = ("crashed", "stopped")
+
+
+class HealthError(RuntimeError):
+    pass
+
+
+class ClientSeen:
+    def __init__(self, host, client_uuid):
+        self.host = host
+        self.client_uuid = client_uuid
+        self.last_seen_mono = None
+        self.boot_id = None
+        self.app_state = None
+        self.health_seen = False
+        self.service_failed = None
+        self.first_new_boot_mono = None
+        self.agent_version = None
+
+    def as_dict(self, now_mono):
+        age = None if self.last_seen_mono is None else round(now_mono - self.last_seen_mono, 1)
+        return {"client_uuid": self.client_uuid, "seen": self.last_seen_mono is not None, "heartbeat_age_s": age,
+                "boot_id": self.boot_id, "app_state": self.app_state, "agent_version": self.agent_version,
+                "service_failed": self.service_failed}
+
+
+def assess(seen, listened_s, max_heartbeat_age_s):
+    """seen: ClientSeen.as_dict(). Returns the list of reasons the client needs recovery ([] = healthy)."""
+    reasons = []
+    if not seen["seen"]:
+        reasons.append("silent: no heartbeat or health for %.0f s" % listened_s)
+    elif seen["heartbeat_age_s"] is not None and seen["heartbeat_age_s"] > max_heartbeat_age_s:
+        reasons.append("silent: last heartbeat %.0f s ago (limit %.0f s)" % (seen["heartbeat_age_s"],
+                                                                          max_heartbeat_age_s))
+    if seen["app_state"] in BAD_APP_STATES:
+        reasons.append("app_state %s" % seen["app_state"])
+    failed = seen["service_failed"]
+    failed_boot = failed.get("boot_id") if failed else None
+    if failed and (failed_boot is None or seen["boot_id"] is None or failed_boot == seen["boot_id"]):
+        reasons.append("service_failed: %s at %s" % (failed.get("unit"), failed.get("failed_at")))
+    return reasons
+
+
+class HealthWatcher:
+    """Listen for a set of clients ({host: client_uuid}) over one connection."""
+
+    def __init__(self, params, clients, connect_timeout_s=15.0):
+        self.params = params
+        self.by_uuid = {}
+        for host, client_uuid in clients.items():
+            self.by_uuid[str(client_uuid).lower()] = ClientSeen(host, str(client_uuid).lower())
+        self.connect_timeout_s = connect_timeout_s
+        self.invalid = 0
+        self.expect_new_boot = {}  # client_uuid -> boot id to move away from (None: any message counts)
+        self._cond = threading.Condition()
+        self._connected = False
+        self._connect_error = None
+        self._client = None
+
+    def __enter__(self):
+        self._client = build_client(self.params, "infoscreen-recover-%s" % uuid.uuid4().hex[:10], persistent=False)
+        self._client.on_connect = self._on_connect
+        self._client.on_message = self._on_message
+        connect_client(self._client, self.params)
+        self._client.loop_start()
+        deadline = time.monotonic() + self.connect_timeout_s
+        with self._cond:
+            while not self._connected and time.monotonic() < deadline:
+                self._cond.wait(0.1)
+        if not self._connected:
+            self.__exit__()
+            raise HealthError("could not connect to the MQTT broker %s:%s within %.0f s (%s)" % (
+                self.params["mqtt_host"], self.params["mqtt_port"], self.connect_timeout_s,
+                self._connect_error or "no answer"))
+        return self
+
+    def __exit__(self, *exc):
+        if self._client is not None:
+            disconnect_and_forget(self._client)
+            self._client.loop_stop()
+            self._client = None
+
+    def _on_connect(self, client, _userdata, _flags, reason, _props):
+        if getattr(reason, "is_failure", False):
+            with self._cond:
+                self._connect_error = reason_text(reason)
+                self._cond.notify_all()
+            return
+        client.subscribe(list(SUBSCRIPTIONS))
+        with self._cond:
+            self._connected = True
+            self._cond.notify_all()
+
+    def _on_message(self, _client, _userdata, message):
+        parsed = contract.parse_topic(message.topic)
+        if parsed is None:
+            return
+        client_uuid, kind, _transitional = parsed
+        seen = self.by_uuid.get(client_uuid)
+        if seen is None or kind not in ("heartbeat", "health", "service_failed"):
+            return
+        if kind == "service_failed" and not message.payload:
+            with self._cond:
+                seen.service_failed = None  # retained report cleared
+            return
+        try:
+            payload = contract.parse_payload(kind, message.payload)
+        except contract.ContractError:
+            with self._cond:
+                self.invalid += 1
+            return
+        now = time.monotonic()
+        with self._cond:
+            if kind == "service_failed":
+                seen.service_failed = payload
+            else:
+                seen.last_seen_mono = now
+                seen.boot_id = payload["boot_id"]
+                seen.agent_version = payload.get("agent_version")
+                if kind == "health":
+                    seen.health_seen = True
+                    seen.app_state = payload.get("app_state")
+                if client_uuid in self.expect_new_boot and seen.first_new_boot_mono is None:
+                    before = self.expect_new_boot[client_uuid]
+                    if before is None or payload["boot_id"] != before:
+                        seen.first_new_boot_mono = now
+            self._cond.notify_all()
+
+    def snapshot(self, listen_s, max_heartbeat_age_s):
+        """Listen up to listen_s (less once every client sent a health message); assess each client."""
+        start = time.monotonic()
+        deadline = start + listen_s
+        with self._cond:
+            while time.monotonic() < deadline:
+                if all(s.health_seen for s in self.by_uuid.values()):
+                    break
+                self._cond.wait(min(0.2, max(0.0, deadline - time.monotonic())))
+            now = time.monotonic()
+            listened = now - start
+            out = {}
+            for seen in self.by_uuid.values():
+                record = seen.as_dict(now)
+                record["reasons"] = assess(record, listened, max_heartbeat_age_s)
+                record["needs_recovery"] = bool(record["reasons"])
+                out[seen.host] = record
+        return out, listened
+
+    def wait_new_boot(self, boot_ids, timeout_s, since_epoch=None):
+        """Wait until each client (by host) sent a heartbeat/health with a boot id other than boot_ids[host]
+        (any message when that is None), at most timeout_s after since_epoch (default now: the power-on
+        or reboot the clients are coming back from). reconnect_s counts from since_epoch to the first such
+        message seen. Returns {host: {reconnected, reconnect_s, boot_id, boot_id_before}}."""
+        start = time.monotonic()
+        if since_epoch is not None:
+            start -= max(0.0, time.time() - float(since_epoch))
+        deadline = start + timeout_s
+        hosts = {s.host: s for s in self.by_uuid.values() if s.host in boot_ids}
+        with self._cond:
+            for seen in hosts.values():
+                self.expect_new_boot[seen.client_uuid] = boot_ids[seen.host]
+                seen.first_new_boot_mono = None
+            while time.monotonic() < deadline:
+                if all(s.first_new_boot_mono is not None for s in hosts.values()):
+                    break
+                self._cond.wait(min(0.2, max(0.0, deadline - time.monotonic())))
+            out = {}
+            for host, seen in hosts.items():
+                came_back = seen.first_new_boot_mono is not None
+                out[host] = {"reconnected": came_back, "boot_id": seen.boot_id, "boot_id_before": boot_ids[host],
+                             "reconnect_s": round(seen.first_new_boot_mono - start, 1) if came_back else None}
+        return out
