@@ -255,7 +255,8 @@ class LocalBroker:
         _write_private(inventory_path, inventory)
         _write_private(vars_path, variables)
         env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                   ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
+                   ANSIBLE_PIPELINING="1", ANSIBLE_LOCALHOST_WARNING="false",
+                   ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         cmd = [_ansible_playbook(), "-i", str(inventory_path), "-e", f"@{vars_path}",
                "-e", f"ansible_python_interpreter={sys.executable}", str(REPO_ROOT / "playbooks" / "broker_local.yml")]
