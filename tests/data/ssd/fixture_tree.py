@@ -42,6 +42,7 @@ POWER_OFF_ON_HALT=0
 BOOT_ORDER=0xf461
 """
 
+BOOT_ID = "3c1f0a52-6d0e-4a55-9e53-1f2a7b9d0001"
 JMICRON = ("152d", "0578", "JMicron", "USB to ATA/ATAPI Bridge")
 ASMEDIA = ("174c", "55aa", "ASMedia", "ASM1051E SATA 6Gb/s bridge")
 TROUBLE_LOG = """[    1.321000] usb 4-1: new SuperSpeed USB device number 2 using xhci-hcd
@@ -119,6 +120,7 @@ def _proc(root, root_dev, max_current=None, hat=None):
            f"{root_dev} / ext4 rw,noatime 0 0\n{root_dev[:-1]}1 /boot/firmware vfat rw,relatime 0 0\n")
     _write(os.path.join(proc, "cmdline"),
            "coherent_pool=1M 8250.nr_uarts=1 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 rootwait\n")
+    _write(os.path.join(proc, "sys/kernel/random/boot_id"), BOOT_ID + "\n")
     if max_current is not None:
         _write(os.path.join(proc, "device-tree/chosen/power/max_current"), struct.pack(">I", max_current), "wb")
     if hat:
