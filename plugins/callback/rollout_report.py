@@ -35,6 +35,18 @@ options:
     ini:
       - section: callback_rollout_report
         key: junit_path
+  html_file:
+    description:
+      - Write the report as one self-contained HTML page (inline CSS/SVG, nothing fetched from the
+        network) to this file - wave summary (for C(playbooks/canary.yml) with release, gate, reconnect
+        p50/p95/max and rollback), clients not ok, and a per-client timeline of the ack phases against the
+        reconnect baseline and ceiling. Rendered by C(plugins/module_utils/report_html.py).
+    type: path
+    env:
+      - name: INFOSCREEN_ROLLOUT_HTML
+    ini:
+      - section: callback_rollout_report
+        key: html_file
   show_table:
     description: Print the per-host table (the wave and total lines are always printed).
     type: bool
@@ -68,6 +80,7 @@ import json
 import os
 
 from ansible.plugins.callback import CallbackBase
+from ansible_collections.infoscreen.fleet.plugins.module_utils.report_html import render_html
 from ansible_collections.infoscreen.fleet.plugins.module_utils.rollout_summary import (
     build_report,
     host_record,
@@ -136,6 +149,7 @@ class CallbackModule(CallbackBase):
             return
         data = result._result
         host = result._host.get_name()
+        self._html_collect(kind, data)
         if kind == _WAVE:
             self._play_had_wave = True
             wave_id = data.get("wave_id")
@@ -194,3 +208,29 @@ class CallbackModule(CallbackBase):
         if junit_path:
             _write(junit_path, render_junit(report))
             self._display.display(f"rollout report JUnit: {junit_path}")
+        self._html_write(report, stats)
+
+    # -- HTML report (option html_file; issue 6, owned with playbooks/canary.yml) -----------
+    # Kept apart from the rest: it only reads what the collectors above saw, plus every
+    # lifecycle_wave result in full (the per-client transitions for the timeline) and the
+    # canary_waves custom stats that playbooks/canary.yml sets with set_stats.
+
+    def _html_collect(self, kind, data):
+        if kind != _WAVE or not data.get("wave_id"):
+            return
+        waves = self.__dict__.setdefault("_html_waves", {})
+        waves[data["wave_id"]] = {"wave_id": data["wave_id"], "number": data.get("wave"), "action": data.get("command"),
+                                  "started_at": (data.get("timing") or {}).get("started_at"),
+                                  "results": data.get("results") or {}}
+
+    def _html_write(self, report, stats):
+        html_file = self.get_option("html_file")
+        if not html_file:
+            return
+        custom = (getattr(stats, "custom", None) or {}).get("_run", {})
+        canary_waves = sorted(custom.get("canary_waves") or [], key=lambda w: int(w.get("number") or 0))
+        title = f"canary rollout of release {canary_waves[0].get('release')}" if canary_waves else "rollout report"
+        summary = {"title": title, "report": report, "canary_waves": canary_waves,
+                   "lifecycle_waves": list(self.__dict__.get("_html_waves", {}).values())}
+        _write(html_file, render_html(summary))
+        self._display.display(f"rollout report HTML: {html_file}")
