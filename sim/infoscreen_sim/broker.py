@@ -423,6 +423,24 @@ def check_acl_matrix(host, port, controller_username, controller_password, clien
     return problems
 
 
+def _serve(args):
+    clients = [{"name": f"pi-{i:03d}", "client_uuid": str(uuid.uuid4()), "password": secrets.token_urlsafe(12)}
+               for i in range(args.clients)]
+    with LocalBroker(args.workdir, clients, port=args.port, tls=args.tls) as broker:
+        accounts = Path(args.workdir) / "accounts.json"
+        _write_private(accounts, {"controller_username": broker.controller_username,
+                                  "controller_password": broker.controller_password, "clients": clients})
+        print(f"mosquitto pid {broker.pid} on {broker.host}:{broker.port}"
+              f"{' (TLS, CA ' + broker.ca_cert + ')' if broker.ca_cert else ''}; accounts in {accounts} (0600)")
+        print("Ctrl-C stops it")
+        try:
+            while broker.running():
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
 def _main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m infoscreen_sim.broker", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -433,7 +451,14 @@ def _main(argv=None):
     chk.add_argument("--accounts", required=True,
                      help="JSON file ('-' = stdin): {controller_username, controller_password, "
                           "clients: [{client_uuid, password} or [client_uuid, password]]}")
+    srv = sub.add_parser("serve", help="render with the role and run a local broker until Ctrl-C")
+    srv.add_argument("--workdir", required=True)
+    srv.add_argument("--clients", type=int, default=3, help="number of generated clients")
+    srv.add_argument("--port", type=int)
+    srv.add_argument("--tls", action="store_true")
     args = parser.parse_args(argv)
+    if args.cmd == "serve":
+        return _serve(args)
     spec = json.loads(sys.stdin.read() if args.accounts == "-" else Path(args.accounts).read_text())
     spec["clients"] = [
         c if isinstance(c, dict) else {"client_uuid": c[0], "password": c[1]} for c in spec["clients"]
