@@ -3,6 +3,7 @@
 Real broker, real agents; the agent is killed with SIGKILL by pid through the fleet.
 """
 
+import json
 import signal
 import time
 
@@ -36,6 +37,13 @@ def wait_until(predicate, timeout=WAIT, what="condition"):
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def dedupe_status(client, command_id):
+    try:
+        return json.loads((client.root / "state" / "commands.json").read_text()).get(command_id, {}).get("status")
+    except (OSError, ValueError):
+        return None
 
 
 def test_agent_killed_between_execution_started_and_the_reboot(fleet, ctl):
@@ -72,7 +80,9 @@ def test_agent_killed_after_boot_before_publishing_completed(fleet, ctl):
         fleet.release("k2")
         wait_until(lambda: client.boots == boots + 1 and client.state == "running", what="the reboot")
         starts = client.agent_starts
-        time.sleep(0.8)  # the new agent is up and has resolved its pending reboot
+        # The new agent has decided its pending reboot completed (on disk) but, with no broker,
+        # has not told anyone: kill it exactly there.
+        wait_until(lambda: dedupe_status(client, cmd["command_id"]) == "completed", what="the decided outcome")
         fleet.signal_agent("k2", signal.SIGKILL)
         wait_until(lambda: client.agent_starts == starts + 1, what="agent restart after the kill")
     finally:

@@ -43,6 +43,22 @@ def test_valid_command_is_accepted_then_executed_with_acks_on_both_topics(tmp_pa
     assert agent.store.pending()["boot_id"] == "boot-1"
 
 
+def test_pending_command_and_boot_id_are_on_disk_before_the_helper_runs(tmp_path):
+    seen = []
+
+    class PeekingBackend(RecordingBackend):
+        def invoke(self, action, command_id):
+            seen.append(agent.store.__class__(agent.cfg.state_dir, 3600, 100).pending())
+            super().invoke(action, command_id)
+
+    agent = make_agent(tmp_path, backend=PeekingBackend())
+    cmd = make_command(UUID, "reboot_host")
+    agent.handle_command(raw(cmd))
+    drain(agent)
+    assert seen[0]["command_id"] == cmd["command_id"]
+    assert seen[0]["boot_id"] == "boot-1"
+
+
 def test_duplicate_is_reannounced_not_executed(tmp_path):
     agent = make_agent(tmp_path)
     cmd = make_command(UUID, "restart_app")

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from infoscreen_agent import checks
 from infoscreen_agent.agent import Agent
-from infoscreen_agent.contract import ContractError, make_command, parse_ts, validate
+from infoscreen_agent.contract import ContractError, format_ts, make_command, parse_ts, validate
 
 NOW = datetime.datetime(2026, 4, 5, 10, 0, tzinfo=datetime.timezone.utc)
 FIELDS = ["schema_version", "command_id", "client_uuid", "action", "issued_at", "expires_at", "requested_by",
@@ -20,13 +20,34 @@ json_values = st.recursive(
     max_leaves=10)
 
 
+OTHER_UUIDS = st.uuids().map(str)
+TIMES = st.integers(-3600, 3600).map(lambda s: format_ts(NOW + datetime.timedelta(seconds=s)))
+FIELD_VALUES = {
+    # Plausible values as well as junk, so mutations reach every rule, not only the schema.
+    "schema_version": st.sampled_from(["1.0", "1.1", "2.0", 1.0, None]),
+    "command_id": OTHER_UUIDS,
+    "client_uuid": st.sampled_from([UUID, UUID.upper()]) | OTHER_UUIDS,
+    "action": st.sampled_from(["reboot_host", "shutdown_host", "restart_app", "format_disk", "REBOOT_HOST"]),
+    "issued_at": TIMES,
+    "expires_at": TIMES,
+    "requested_by": st.none() | st.integers(-2, 5),
+    "reason": st.none() | st.text(max_size=20),
+}
+
+
 @st.composite
 def mutated_commands(draw):
-    cmd = make_command(UUID, draw(st.sampled_from(["reboot_host", "shutdown_host", "restart_app"])), issued_at=NOW)
-    for _ in range(draw(st.integers(1, 3))):
+    # Issued anywhere from an hour ago to 10 min ahead, valid 1 s to 10 min: expired,
+    # current and future commands all occur, before any mutation.
+    issued = NOW + datetime.timedelta(seconds=draw(st.integers(-3600, 600)))
+    cmd = make_command(draw(FIELD_VALUES["client_uuid"]), draw(st.sampled_from(["reboot_host", "shutdown_host",
+                                                                                 "restart_app"])),
+                       validity_s=draw(st.integers(1, 600)), issued_at=issued)
+    for _ in range(draw(st.integers(0, 3))):
         how = draw(st.sampled_from(["replace", "delete", "add"]))
         if how == "replace":
-            cmd[draw(st.sampled_from(FIELDS))] = draw(json_values)
+            field = draw(st.sampled_from(FIELDS))
+            cmd[field] = draw(FIELD_VALUES[field] | json_values)
         elif how == "delete" and cmd:
             cmd.pop(draw(st.sampled_from(sorted(cmd))))
         else:
@@ -73,7 +94,7 @@ def test_random_bytes_never_raise_and_never_queue(raw):
     raise AssertionError(f"random payload passed: {payload!r}")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cmd=mutated_commands())
 def test_handler_never_raises_and_only_queues_runnable_commands(tmp_path, cmd):
     backend = RecordingBackend()
