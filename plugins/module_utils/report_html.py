@@ -172,6 +172,14 @@ def _failed_clients(summary, report):
             "<th>error code</th><th>error</th></tr>" + body + "</table>")
 
 
+def _not_touched(report):
+    hosts = [rec["host"] for rec in report.get("hosts") or [] if rec.get("state") == "not_run"]
+    if not hosts:
+        return ""
+    return (f"<p id=not-touched class=meta><b>Not touched</b> (the rollout stopped before their wave): "
+            f"{len(hosts)} client(s): {_e(', '.join(hosts))}</p>")
+
+
 def _wave_names(summary):
     names = {}
     for wave in summary.get("canary_waves") or []:
@@ -281,6 +289,7 @@ def render_html(summary):
         f"{_e(states)}</p>"
         + _canary_table(summary, baseline, ceiling)
         + ("" if canary else _lifecycle_table(report))
+        + _not_touched(report)
         + _failed_clients(summary, report)
         + ("<h2>Per-client timeline</h2><p class=meta>Phases of each client's command (published, accepted, "
            f"execution started, terminal) and its reconnect time. {_e(unit)}</p>" + _legend() + timelines
