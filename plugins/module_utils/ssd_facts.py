@@ -314,6 +314,7 @@ def gather(paths=None, *, kernel_log_text=None, kernel_log_source=None, eeprom_t
         "eeprom": eeprom,
         "watchdog": _watchdog(roots["sysfs_root"], roots["dev_root"]),
         "power": _power(roots["proc_root"]),
+        "boot_id": _strip(_join(roots["proc_root"], "sys/kernel/random/boot_id")),
         "paths": roots,
         "warnings": warnings,
     }

@@ -140,7 +140,7 @@ ansible_facts:
           C(cmdline) (C(tokens), C(root), C(rootwait), C(uas_quirks)); C(config_txt) (C(settings));
           C(eeprom) (C(available), C(settings)); C(watchdog) (C(present), C(identity),
           C(timeout_s), C(max_timeout_s)); C(power) (C(max_current_ma), C(hat_product), C(poe_hat));
-          C(paths); C(warnings).
+          C(boot_id); C(paths); C(warnings).
       type: dict
       returned: always
       sample:
@@ -148,6 +148,10 @@ ansible_facts:
         bridge: {id: "152d:0578", driver: uas, usb_port: "4-1", scsi_host: 0}
         scsi_timeout_s: 30
         watchdog: {present: true, max_timeout_s: 15}
+systemd_running:
+  description: Whether systemd runs the host (C(/run/systemd/system) exists; false in a chroot).
+  returned: always
+  type: bool
 tuning:
   description: The tuning rules' decisions over these facts.
   returned: always
@@ -178,6 +182,8 @@ tuning:
       type: dict
       returned: always
 """
+
+import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.infoscreen.fleet.plugins.module_utils import ssd_facts, ssd_rules
@@ -283,7 +289,8 @@ def main():
         module.fail_json(msg=str(exc))
     for warning in facts["warnings"]:
         module.warn(warning)
-    module.exit_json(changed=False, ansible_facts={"infoscreen_ssd": facts}, tuning=decisions)
+    module.exit_json(changed=False, ansible_facts={"infoscreen_ssd": facts}, tuning=decisions,
+                     systemd_running=os.path.isdir("/run/systemd/system"))
 
 
 if __name__ == "__main__":
