@@ -16,9 +16,11 @@ from infoscreen_agent.contract import make_command, utcnow, validate
 from infoscreen_sim.controller import SimController
 from infoscreen_sim.fleet import Fleet
 
-pytestmark = pytest.mark.integration
+# One fleet per module: with `pytest -n 2 --dist loadgroup` the module stays on one worker
+# instead of starting its fleet once per worker.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_agent_contract")]
 NAMES = [f"c{i}" for i in range(1, 9)]
-WAIT = 15
+WAIT = 30
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,10 @@ from fixtures.fleet import FAST
 from infoscreen_sim.controller import SimController
 from infoscreen_sim.fleet import Fleet
 
-pytestmark = pytest.mark.integration
-WAIT = 20
+# One fleet per module: with `pytest -n 2 --dist loadgroup` the module stays on one worker
+# instead of starting its fleet once per worker.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_agent_crash")]
+WAIT = 30
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,10 @@ from infoscreen_sim.controller import SimController
 from infoscreen_sim.fleet import Fleet
 from infoscreen_sim.manifest import MANIFEST_FORMAT
 
-pytestmark = pytest.mark.integration
-WAIT = 20
+# One fleet per module: with `pytest -n 2 --dist loadgroup` the module stays on one worker
+# instead of starting its fleet once per worker.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_fleet_faults")]
+WAIT = 30
 FAULTS = {"f-never": ["never_returns"], "f-cycle": ["needs_power_cycle"], "f-helper": ["helper_fails"],
           "f-slow": ["slow_boot"], "f-drops": ["drops_acks"], "f-crash": ["crash_loop"]}
 
