@@ -70,17 +70,26 @@ def run_recover(fleet_factory, sim_switch, tmp_path):
                INFOSCREEN_MQTT_USERNAME=fleet.manifest["controller"]["username"],
                INFOSCREEN_MQTT_PASSWORD=fleet.manifest["controller"]["password"],
                INFOSCREEN_SNMP_COMMUNITY=sim_switch.community, ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-    started = time.monotonic()
-    run = subprocess.run(
-        ["ansible-playbook", "-i", str(fleet.inventory_path), "-i", str(extra_inventory),
-         "-e", json.dumps(extra_vars), str(ROOT / "playbooks" / "recover.yml")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
-    elapsed = time.monotonic() - started
-    print(f"recover.yml took {elapsed:.1f} s")
-    assert report.exists(), run.stdout + run.stderr
-    results = {r["host"]: r for r in json.loads(report.read_text())}
+
+    def playbook(*options):
+        started = time.monotonic()
+        run = subprocess.run(
+            ["ansible-playbook", "-i", str(fleet.inventory_path), "-i", str(extra_inventory),
+             "-e", json.dumps(extra_vars), *options, str(ROOT / "playbooks" / "recover.yml")],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+        print(f"recover.yml {' '.join(options)} took {time.monotonic() - started:.1f} s")
+        assert report.exists(), run.stdout + run.stderr
+        return run, {r["host"]: r for r in json.loads(report.read_text())}
+
+    check_run, check_results = playbook("--check")
+    check_events = sim_switch.events()
+    with Ledger(str(ledger)) as db:
+        check_results["_ledger_rows"] = len(db.commands())
+    report.unlink()
+    run, results = playbook()
     return {"run": run, "results": results, "fleet": fleet, "switch": sim_switch, "ledger": ledger,
-            "uuid_of": uuid_of, "boot_before": boot_before, "report": report}
+            "uuid_of": uuid_of, "boot_before": boot_before, "report": report, "check_run": check_run,
+            "check_results": check_results, "check_events": check_events}
 
 
 def steps(result):
@@ -92,6 +101,13 @@ def steps(result):
 def test_recover_ladder_outcomes_and_ledger(fleet_factory, sim_switch, tmp_path):
     # one playbook run (about a minute) serves every assertion below
     recover_run = run_recover(fleet_factory, sim_switch, tmp_path)
+    # check mode first: it reads health and the switch, sends and records nothing
+    check = recover_run["check_results"]
+    assert recover_run["check_events"] == []
+    assert check["_ledger_rows"] == 3  # only client-004's three earlier steps
+    assert check["client-001"]["state"] == "check_mode" and "poe_cycle" in check["client-001"]["reason"]
+    assert check["client-003"]["state"] == "healthy"
+
     run, results = recover_run["run"], recover_run["results"]
     fleet, switch = recover_run["fleet"], recover_run["switch"]
     out = run.stdout + run.stderr
