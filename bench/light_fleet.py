@@ -53,15 +53,14 @@ class LightClient:
         client.reconnect_delay_set(0.2, 2)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
+        self.client = client  # before the loop starts: on_connect publishes through it
         client.connect_async(self.host, self.port, keepalive=60)
         client.loop_start()
-        self.client = client
 
     def _ack(self, command_id, status, code=None, message=None):
         self.seen[command_id] = status
         body = json.dumps(contract.make_ack(command_id, status, code, message))
-        for topic in contract.ack_topics(self.client_uuid):
-            self.client.publish(topic, body, qos=1)
+        return [self.client.publish(topic, body, qos=1) for topic in contract.ack_topics(self.client_uuid)]
 
     def _on_connect(self, client, _userdata, _flags, reason, _props):
         if reason.is_failure:
@@ -88,10 +87,9 @@ class LightClient:
         if command_id in self.seen:  # duplicate (both topics, or a retry): re-announce only
             self._ack(command_id, self.seen[command_id])
             return
-        self._ack(command_id, "accepted")
-        self._ack(command_id, "execution_started")
+        sent = self._ack(command_id, "accepted") + self._ack(command_id, "execution_started")
         if command["action"] == "reboot_host":
-            threading.Thread(target=self._reboot, args=(command_id, received), daemon=True).start()
+            threading.Thread(target=self._reboot, args=(command_id, received, sent), daemon=True).start()
         else:
             threading.Timer(self.boot_s, self._complete_in_place, args=(command_id, received)).start()
 
@@ -99,9 +97,10 @@ class LightClient:
         self._ack(command_id, "completed")
         self.journal(self.client_uuid, command_id, received, time.monotonic())
 
-    def _reboot(self, command_id, received):
+    def _reboot(self, command_id, received, sent):
         old = self.client
-        time.sleep(0.05)  # let the execution_started acks leave, as the agent does
+        for info in sent:  # the acks must reach the broker before the "host" goes down
+            info.wait_for_publish(timeout=10)
         old.disconnect()
         old.loop_stop()
         self.connected.clear()
