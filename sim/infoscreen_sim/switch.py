@@ -269,13 +269,35 @@ class SimSwitch:
         self._events_seen = len(events)
 
 
+def fleet_control_forwarder(manifest_path: os.PathLike | str) -> PowerCallback:
+    """A power callback for a fleet running in another process (``python -m infoscreen_sim.fleet up``):
+    it drops ``<fleet workdir>/control/<client>.power`` files (verb off/on), which that supervisor reads."""
+    manifest = json.loads(pathlib.Path(manifest_path).read_text())
+    control = pathlib.Path(manifest["workdir"]) / "control"
+    by_port = {(int(c["poe"].get("group", 1)), int(c["poe"]["port"])): c["name"]
+               for c in manifest["clients"] if c.get("poe")}
+
+    def forward(event: dict) -> None:
+        name = by_port.get((event["group"], event["port"]))
+        if name:
+            control.mkdir(parents=True, exist_ok=True)
+            tmp = control / f".{name}.power.tmp"
+            tmp.write_text("off\n" if event["event"] == "power_off" else "on\n")
+            os.replace(tmp, control / f"{name}.power")
+
+    return forward
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run a simulated PoE switch (snmpsim) until interrupted.")
     parser.add_argument("--workdir", default="/tmp/infoscreen-sim-switch")
     parser.add_argument("--community", default="public")
     parser.add_argument("--port", type=int, default=16161)
+    parser.add_argument("--fleet-manifest", help="forward port power changes to this simulated fleet")
     args = parser.parse_args(argv)
     with SimSwitch(args.workdir, community=args.community, port=args.port) as sw:
+        if args.fleet_manifest:
+            sw.on_power_event(fleet_control_forwarder(args.fleet_manifest))
         print(f"simulated PoE switch on udp {sw.address}, community {args.community!r}; Ctrl-C stops it", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             while True:
