@@ -168,27 +168,31 @@ def main():
         inv = workdir / "inventory.json"
         inventory(inv, clients, broker)
         if "playbook" not in args.skip:
-            ledger_path = workdir / "ledger-playbook.sqlite3"
-            report = workdir / "report-playbook.json"
-            run = run_playbook(["-i", str(inv), str(REPO / "playbooks" / "reboot.yml"), "-e",
-                                f"infoscreen_wave_size={args.clients}", "-e", "infoscreen_wave_timeout_s=120"],
-                               ansible_env(broker, ledger_path, report), workdir / "playbook.log")
-            waves, commands = wave_commands(ledger_path)
-            reboots = reboot_durations(journal_dir, {c["command_id"] for c in commands})
-            slowest = max((e["completed"] - e["received"] for e in reboots.values()), default=float("nan"))
-            data = json.loads(report.read_text())
-            before = waves[0]["started_at"] - run["started"]
-            wave_wall = waves[0]["finished_at"] - waves[0]["started_at"]
-            after = run["ended"] - waves[0]["finished_at"]
-            results["playbook"] = dict(run, slowest_reboot_s=slowest, overhead_s=run["wall_s"] - slowest,
-                                       before_wave_s=before, wave_task_s=wave_wall, after_wave_s=after,
-                                       per_host_after_ms=1000 * after / args.clients, totals=data["totals"])
-            print(f"B. ansible-playbook reboot.yml, one wave of {args.clients}: rc {run['rc']}, states "
-                  f"{data['totals']['states']}; wall {run['wall_s']:.2f} s, slowest reboot {slowest:.2f} s -> "
-                  f"overhead {run['wall_s'] - slowest:.2f} s = start-up+inventory {before:.2f} s + wave task "
-                  f"{wave_wall:.2f} s (incl. the reboot) + gate/per-host outcome/report {after:.2f} s "
-                  f"({1000 * after / args.clients:.1f} ms per host); CPU (ansible-playbook + workers) "
-                  f"{run['cpu_s']:.1f} s; peak RSS of one process {run['peak_rss_mb']:.0f} MB", flush=True)
+            variants = (("with per-host outcome tasks", "playbook", []),
+                        ("without per-host outcome tasks", "playbook_no_outcome",
+                         ["-e", "infoscreen_wave_per_host_outcome=false"]))
+            for label, key, extra in variants:
+                ledger_path = workdir / f"ledger-{key}.sqlite3"
+                report = workdir / f"report-{key}.json"
+                run = run_playbook(["-i", str(inv), str(REPO / "playbooks" / "reboot.yml"), "-e",
+                                    f"infoscreen_wave_size={args.clients}", "-e", "infoscreen_wave_timeout_s=120",
+                                    *extra], ansible_env(broker, ledger_path, report), workdir / f"{key}.log")
+                waves, commands = wave_commands(ledger_path)
+                reboots = reboot_durations(journal_dir, {c["command_id"] for c in commands})
+                slowest = max((e["completed"] - e["received"] for e in reboots.values()), default=float("nan"))
+                data = json.loads(report.read_text())
+                before = waves[0]["started_at"] - run["started"]
+                wave_wall = waves[0]["finished_at"] - waves[0]["started_at"]
+                after = run["ended"] - waves[0]["finished_at"]
+                results[key] = dict(run, slowest_reboot_s=slowest, overhead_s=run["wall_s"] - slowest,
+                                    before_wave_s=before, wave_task_s=wave_wall, after_wave_s=after,
+                                    per_host_after_ms=1000 * after / args.clients, totals=data["totals"])
+                print(f"B. ansible-playbook reboot.yml {label}, one wave of {args.clients}: rc {run['rc']}, states "
+                      f"{data['totals']['states']}; wall {run['wall_s']:.2f} s, slowest reboot {slowest:.2f} s -> "
+                      f"overhead {run['wall_s'] - slowest:.2f} s = start-up+inventory {before:.2f} s + wave task "
+                      f"{wave_wall:.2f} s (incl. the reboot) + gate/outcome/report {after:.2f} s "
+                      f"({1000 * after / args.clients:.1f} ms per host); CPU (ansible-playbook + workers) "
+                      f"{run['cpu_s']:.1f} s; peak RSS of one process {run['peak_rss_mb']:.0f} MB", flush=True)
 
         if "compare" not in args.skip:
             subset = ",".join(c["name"] for c in clients[:args.compare_clients])
