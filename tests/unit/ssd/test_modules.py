@@ -126,3 +126,38 @@ def test_facts_module_fails_on_unparsable_config_txt(ssd_tree, capsys, monkeypat
                  eeprom_config_path=str(tree["eeprom"]), **tree["paths"])
     assert result["failed"] is True
     assert "config.txt line 1" in result["msg"]
+
+
+def test_versions_module_snapshot_record_rollback(tmp_path, capsys, monkeypatch):
+    from ansible_collections.infoscreen.fleet.plugins.modules import pi_ssd_versions
+
+    target = tmp_path / "boot" / "cmdline.txt"
+    target.parent.mkdir()
+    target.write_text("root=/dev/sda2\n")
+    common = {"state_dir": str(tmp_path / "state"), "facts_dir": str(tmp_path / "facts.d"),
+              "boot_dir": str(tmp_path / "boot")}
+    snap = run(pi_ssd_versions, capsys, monkeypatch, action="snapshot", version=1, files=[str(target)], **common)
+    assert snap["changed"] is True
+    target.write_text("root=/dev/sda2 rootwait\n")
+    rec = run(pi_ssd_versions, capsys, monkeypatch, action="record", version=1, boot_id="b1",
+              boot_files_changed=True, **common)
+    assert rec["fact"]["profile_version"] == 1 and rec["reboot_required"] is True
+    again = run(pi_ssd_versions, capsys, monkeypatch, action="snapshot", version=1, files=[str(target)], **common)
+    assert again["changed"] is False
+    back = run(pi_ssd_versions, capsys, monkeypatch, action="rollback", boot_id="b1", **common)
+    assert back["restored"] == [str(target)]
+    assert target.read_text() == "root=/dev/sda2\n"
+    assert back["profile_version"] is None
+
+
+def test_versions_module_refuses_rollback_without_backups(tmp_path, capsys, monkeypatch):
+    from ansible_collections.infoscreen.fleet.plugins.modules import pi_ssd_versions
+
+    facts = tmp_path / "facts.d"
+    facts.mkdir()
+    (facts / "infoscreen_ssd.fact").write_text('{"profile_version": 3}\n')
+    result = run(pi_ssd_versions, capsys, monkeypatch, action="rollback", state_dir=str(tmp_path / "state"),
+                 facts_dir=str(facts))
+    assert result["failed"] is True
+    assert "profile version 3 is applied but its backups" in result["msg"]
+    assert (facts / "infoscreen_ssd.fact").read_text() == '{"profile_version": 3}\n'
