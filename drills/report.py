@@ -140,6 +140,17 @@ def cpu_model(cpuinfo_text):
     return match.group(1).strip() if match else "unknown"
 
 
+def memory_text(meminfo_path="/proc/meminfo"):
+    """'23.4 GiB total, 21.9 GiB available' (what `free -h` shows in its Mem: line)."""
+    try:
+        with open(meminfo_path, encoding="ascii") as handle:
+            info = dict(line.split(":", 1) for line in handle if ":" in line)
+        total, available = (int(info[key].split()[0]) / 1024 / 1024 for key in ("MemTotal", "MemAvailable"))
+    except (OSError, KeyError, ValueError):
+        return "unknown"
+    return f"{total:.1f} GiB total, {available:.1f} GiB available"
+
+
 def machine_facts():
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
@@ -150,7 +161,7 @@ def machine_facts():
         "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": os.cpu_count(),
         "cpu_model": model,
-        "memory": _first_line(["sh", "-c", "free -h | sed -n 2p"]),
+        "memory": memory_text(),
         "loadavg": " ".join(f"{load:.2f}" for load in os.getloadavg()),
         "python": platform.python_version(),
         "mosquitto": _first_line(["sh", "-c", "mosquitto -h 2>&1 | head -1"]),
@@ -159,6 +170,6 @@ def machine_facts():
 
 
 def machine_text(facts):
-    return (f"machine: {facts['nproc']} CPUs ({facts['cpu_model']}); memory: {facts['memory']}; "
+    return (f"machine: {facts['nproc']} CPUs ({facts['cpu_model']}); memory {facts['memory']}; "
             f"load average at start {facts['loadavg']}; Python {facts['python']}; {facts['mosquitto']}; "
             f"kernel {facts['kernel']}; {facts['date_utc']}")

@@ -133,6 +133,10 @@ def main(argv=None):
     load_end = " ".join(f"{load:.2f}" for load in os.getloadavg())
     print()
     print(text_table(rows))
+    print("\nnotes:")
+    for row in rows:
+        if row.note:
+            print(f"- {row.drill} / {row.figure}: {row.note}")
     met, total, missed = summary(rows)
     print(f"\ngoals met: {met}/{total}; load average at end {load_end}; drill durations (s): "
           + ", ".join(f"{k} {v:g}" for k, v in timings.items()))
