@@ -17,7 +17,8 @@ ARGUMENT_SPEC = {
 
 RESULT_FIELDS = ("client_uuid", "command_id", "action", "state", "ok", "transitions", "reconnect_s",
                  "reconnect_verdict", "boot_id_before", "boot_id_after", "boot_id_changed", "duplicate_acks",
-                 "error_code", "error_message", "eligible_at", "wave", "wave_id", "reused", "executed", "would_send")
+                 "republished", "error_code", "error_message", "eligible_at", "wave", "wave_id", "reused", "executed",
+                 "would_send")
 
 
 class ActionModule(ActionBase):

@@ -38,6 +38,7 @@ ARGUMENT_SPEC = {
     "reconnect_ceiling_s": {"type": "float", "default": 150.0},
     "connect_timeout_s": {"type": "float", "default": 15.0},
     "progress_interval_s": {"type": "float", "default": 5.0},
+    "reannounce_s": {"type": "float", "default": 15.0},
     "rollout_id": {"type": "str"},
     "ledger": {"type": "path", "fallback": (env_fallback, [ENV_LEDGER])},
     **MQTT_ARGUMENT_SPEC,
@@ -79,7 +80,7 @@ class ActionModule(ActionBase):
             reconnect_ceiling_s=args["reconnect_ceiling_s"], connect_timeout_s=args["connect_timeout_s"],
             progress_interval_s=args["progress_interval_s"], check_mode=bool(self._task.check_mode or
                                                                               self._play_context.check_mode),
-            rollout_id=rollout_id)
+            rollout_id=rollout_id, reannounce_s=args["reannounce_s"])
         try:
             with Ledger(args["ledger"]) as ledger:
                 wave = run_wave(pairs, options, ledger, args, progress=display.display, warn=display.warning)
@@ -119,6 +120,8 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail(f"{name} must be a positive number, got {args[name]!r}")
         if args["timeout_s"] is not None and args["timeout_s"] <= 0:
             raise AnsibleActionFail(f"timeout_s must be a positive number, got {args['timeout_s']!r}")
+        if args["reannounce_s"] < 0:
+            raise AnsibleActionFail(f"reannounce_s must not be negative (0 disables), got {args['reannounce_s']!r}")
         if args["cooldown_s"] < 0:
             raise AnsibleActionFail(f"cooldown_s must not be negative, got {args['cooldown_s']!r}")
         if args["reconnect_ceiling_s"] < args["reconnect_warn_s"]:

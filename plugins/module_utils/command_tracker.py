@@ -73,6 +73,8 @@ class CommandTracker:
         self.duplicate_acks = 0
         self.boot_id_before = None
         self.boot_id_after = None
+        self.last_change_mono = start_mono
+        self.republished = 0
         if not reused:
             self._enter(state, start_mono, record=False)
         else:
@@ -85,6 +87,7 @@ class CommandTracker:
 
     def _enter(self, state, mono, detail=None, record=True, **fields):
         self.state = state
+        self.last_change_mono = mono
         self.state_mono[state] = mono
         wall = self.clock.wall(mono)
         self.transitions.append({"state": state, "at_epoch": wall, "elapsed_s": round(self.clock.elapsed(mono), 3),
@@ -202,6 +205,7 @@ class CommandTracker:
             "boot_id_after": self.boot_id_after,
             "boot_id_changed": self.boot_id_changed(),
             "duplicate_acks": self.duplicate_acks,
+            "republished": self.republished,
             "error_code": self.error_code,
             "error_message": self.error_message,
             "eligible_at": None,

@@ -73,8 +73,8 @@ def build_client(params, client_id, persistent=True):
         client.tls_set(ca_certs=params.get("mqtt_ca_cert"), cert_reqs=ssl.CERT_REQUIRED,
                        tls_version=ssl.PROTOCOL_TLS_CLIENT)
     client.reconnect_delay_set(min_delay=1, max_delay=2)
-    # Many commands go out at once: do not let paho throttle them behind 20 in flight.
-    client.max_inflight_messages_set(1000)
+    # paho keeps at most 20 QoS 1 publishes in flight (within mosquitto's default receive
+    # maximum) and queues the rest without limit.
     client.max_queued_messages_set(0)
     client._infoscreen_persistent = persistent  # read by connect_client
     return client

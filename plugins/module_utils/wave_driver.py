@@ -41,7 +41,8 @@ class WaveOptions:
                  reason=None, request_key=None, override_reason=None, lockout_limit=3, lockout_window_s=900.0,
                  cooldown_s=60.0, reconnect_warn_s=DEFAULT_RECONNECT_WARN_S,
                  reconnect_ceiling_s=DEFAULT_RECONNECT_CEILING_S, connect_timeout_s=15.0, progress_interval_s=5.0,
-                 check_mode=False, rollout_id=None, track_heartbeats=True):
+                 check_mode=False, rollout_id=None, track_heartbeats=True, reannounce_s=15.0,
+                 reannounce_per_s=200):
         if action not in contract.ACTIONS:
             raise ValueError(f"action {action!r} is not one of {', '.join(contract.ACTIONS)}")
         self.action = action
@@ -62,6 +63,8 @@ class WaveOptions:
         self.check_mode = check_mode
         self.rollout_id = rollout_id
         self.track_heartbeats = track_heartbeats
+        self.reannounce_s = float(reannounce_s or 0)
+        self.reannounce_per_s = int(reannounce_per_s)
 
 
 def _not_executed(host, client_uuid, action, state, *, error_code=None, error_message=None, command_id=None,
@@ -162,8 +165,10 @@ class WaveRun:
         self.trackers = {}
         self.by_command = {}
         self.stats = {"acks": 0, "duplicate_acks": 0, "invalid_acks": 0, "foreign_acks": 0, "reconnects": 0,
-                      "published": 0, "heartbeats": 0}
+                      "published": 0, "republished": 0, "heartbeats": 0}
         self.timing = {}
+        self._budget_second = float("-inf")
+        self._budget_left = 0
 
     # -- preparation ----------------------------------------------------------------------
 
@@ -311,14 +316,19 @@ class WaveRun:
     def _publish_and_wait(self, client, events, clock, to_publish):
         opts = self.options
         by_mid = {}
-        for tracker, payload in to_publish:
-            data = json.dumps(payload, separators=(",", ":"))
+        payloads = {}
+
+        def publish(tracker, data):
             topics = [contract.command_topic(tracker.client_uuid)]
             if opts.transitional_topic:
                 topics.append(contract.command_topic(tracker.client_uuid, transitional=True))
             for topic in topics:
                 info = client.publish(topic, data, qos=1, retain=False)  # never retained: DESIGN.md §7
                 by_mid[info.mid] = tracker
+
+        for tracker, payload in to_publish:
+            payloads[tracker.command_id] = json.dumps(payload, separators=(",", ":"))
+            publish(tracker, payloads[tracker.command_id])
         self.stats["published"] = len(to_publish)
         self.timing["published_s"] = round(time.monotonic() - clock.mono0, 3)
         pending_ledger = []
@@ -341,8 +351,18 @@ class WaveRun:
                 self.progress(f"wave {self.wave_id[:8]}: broker connection lost, reconnecting "
                               f"(persistent session keeps the acks) at {clock.elapsed(mono):.1f} s")
             now = time.monotonic()
+            self._refill_reannounce_budget(now)
             for tracker in list(open_trackers.values()):
                 tracker.check_deadline(now)
+                if (self._budget_left > 0 and not tracker.terminal and opts.reannounce_s
+                        and now - tracker.last_change_mono >= opts.reannounce_s * 2 ** tracker.republished):
+                    # An ack can be lost at the broker (its per-client queue limit, a restart
+                    # without persistence). The same command again is safe: the agent
+                    # de-duplicates by command_id and re-announces its status.
+                    publish(tracker, payloads[tracker.command_id])
+                    tracker.republished += 1
+                    self.stats["republished"] += 1
+                    self._budget_left -= 1
                 if tracker.events:
                     pending_ledger.extend((tracker.command_id, state, wall, detail, fields)
                                           for state, wall, detail, fields in tracker.events)
@@ -356,6 +376,12 @@ class WaveRun:
             if now >= next_progress or not open_trackers:
                 self.progress(self.progress_line(clock, now))
                 next_progress = now + opts.progress_interval_s
+
+    def _refill_reannounce_budget(self, now):
+        """At most reannounce_per_s re-publishes per second, so re-asking cannot flood the broker."""
+        if now - self._budget_second >= 1.0:
+            self._budget_second = now
+            self._budget_left = self.options.reannounce_per_s
 
     def _on_message(self, topic, payload, mono):
         parsed = contract.parse_topic(topic)

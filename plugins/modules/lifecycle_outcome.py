@@ -96,6 +96,10 @@ boot_id_changed:
   description: Whether the heartbeat boot id changed (null when not both were seen).
   returned: always
   type: bool
+republished:
+  description: How often the same command was published again to recover lost acks.
+  returned: always
+  type: int
 duplicate_acks:
   description: Acks received more than once (both ack topics, redelivery) and counted once.
   returned: always

@@ -102,6 +102,14 @@ options:
     description: Seconds between progress lines.
     type: float
     default: 5
+  reannounce_s:
+    description:
+      - When a command has not progressed for this many seconds (doubling after each try), publish
+        the same command again. The agent de-duplicates by command_id and re-announces its status,
+        so acks lost at the broker (its per-client queue limit, a restart without persistence) are
+        recovered without a second execution. V(0) disables it.
+    type: float
+    default: 15
   rollout_id:
     description: Groups waves for numbering; default is the play's id, so the waves of one C(serial) play are 1, 2, ...
     type: str
@@ -168,7 +176,8 @@ counts:
   returned: always
   type: dict
 stats:
-  description: MQTT figures (published, acks, duplicate_acks, invalid_acks, foreign_acks, reconnects, heartbeats).
+  description: MQTT figures (published, republished, acks, duplicate_acks, invalid_acks, foreign_acks, reconnects,
+    heartbeats).
   returned: always
   type: dict
 timing:
@@ -218,6 +227,9 @@ results:
     error_message:
       description: Readable error naming the host.
       type: str
+    republished:
+      description: How often the same command was published again to recover lost acks (O(reannounce_s)).
+      type: int
     eligible_at:
       description: For blocked hosts, when the client becomes eligible again (RFC 3339).
       type: str
