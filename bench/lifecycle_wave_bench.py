@@ -109,6 +109,9 @@ def main():
     parser.add_argument("--compare-clients", type=int, default=200)
     parser.add_argument("--workers", type=int, default=4, help="light-fleet processes")
     parser.add_argument("--skip", action="append", default=[], choices=["driver", "playbook", "compare"])
+    parser.add_argument("--broker-queue", type=int, default=None,
+                        help="raise mosquitto's max_queued_messages to N (the role's default is 100; a controller "
+                             "waiting on a big wave needs more, see docs/controller.md)")
     parser.add_argument("--workdir")
     args = parser.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="infoscreen-bench-"))
@@ -122,6 +125,13 @@ def main():
     broker.start()
     print(f"broker (mqtt_broker role, local mode) up on {broker.host}:{broker.port} in "
           f"{time.monotonic() - t0:.1f} s", flush=True)
+    if args.broker_queue:
+        conf = broker.conf_path.read_text().splitlines()
+        conf = [f"max_queued_messages {args.broker_queue}" if line.startswith("max_queued_messages ") else
+                "max_queued_bytes 0" if line.startswith("max_queued_bytes ") else line for line in conf]
+        broker.conf_path.write_text("\n".join(conf) + "\n")
+        broker.restart()
+        print(f"broker restarted with max_queued_messages {args.broker_queue}, max_queued_bytes 0", flush=True)
     spec = workdir / "fleet-spec.json"
     write_private(spec, json.dumps({"host": broker.host, "port": broker.port,
                                     "clients": [[c["client_uuid"], c["password"]] for c in clients]}))

@@ -153,18 +153,28 @@ class Ledger:
         self.close()
 
     class _Tx:
+        """BEGIN IMMEDIATE ... COMMIT; nested uses join the outer transaction."""
+
         def __init__(self, db):
             self.db = db
+            self.outer = False
 
         def __enter__(self):
-            self.db.execute("BEGIN IMMEDIATE")
+            self.outer = not self.db.in_transaction
+            if self.outer:
+                self.db.execute("BEGIN IMMEDIATE")
             return self.db
 
         def __exit__(self, exc_type, exc, tb):
-            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            if self.outer:
+                self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
     def _write(self):
         return Ledger._Tx(self._db)
+
+    def batch(self):
+        """One write transaction around many calls (e.g. reserving a whole wave at once)."""
+        return self._write()
 
     # -- lockout --------------------------------------------------------------------------
 

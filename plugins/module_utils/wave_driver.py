@@ -173,7 +173,11 @@ class WaveRun:
     # -- preparation ----------------------------------------------------------------------
 
     def _prepare(self, clock, start_mono, valid):
-        """Reuse or reserve one command per valid host; blocked ones are final here."""
+        """Reuse or reserve one command per valid host (one ledger transaction for the wave)."""
+        with self.ledger.batch():
+            return self._prepare_in_tx(clock, start_mono, valid)
+
+    def _prepare_in_tx(self, clock, start_mono, valid):
         opts = self.options
         now_wall = clock.wall(start_mono)
         to_publish = []
