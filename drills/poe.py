@@ -18,6 +18,7 @@ after a SIGKILL (expected until the next run; that is what the intent marker is 
 
 import os
 import signal
+import subprocess
 import time
 
 from fixtures.switch import finish_poe_module, poe_module_args, start_poe_module
@@ -30,6 +31,7 @@ NAME = "PoE"
 OFF_TIME_S = 3.0
 POWER_UP_S = 1.0  # DetectionStatus stays "searching" this long after power-on: the verify step
 STEPS = ("marker", "off", "mid_off", "on")
+EXIT_TIMEOUT_S = 40  # after a catching signal: off time + verify timeout + start-up under load
 SIGNALS = {"SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT, "SIGHUP": signal.SIGHUP, "SIGKILL": signal.SIGKILL}
 
 
@@ -72,9 +74,18 @@ def kill_at(switch, port, intent_dir, step, signame):
         os.kill(proc.pid, SIGNALS[signame])
     # Where the signal really landed: the marker step only counts if the port was still on.
     hit = reached is True and (step != "marker" or off_seen[0] is None and switch.port_state(port)["admin_enabled"])
-    killed = finish_poe_module(proc, timeout=60) if signame != "SIGKILL" else None
+    killed, hung = None, False
     if signame == "SIGKILL":
         proc.wait(timeout=30)
+    else:
+        try:
+            killed = finish_poe_module(proc, timeout=EXIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            # A tool that neither finishes nor exits after SIGTERM is a finding of its own;
+            # end it the hard way so the next run (and the drill) can go on.
+            hung = True
+            proc.kill()
+            proc.communicate(timeout=30)
     # For the catching signals the module itself must have re-enabled and verified the port.
     if signame != "SIGKILL":
         wait_until(lambda: not _dark(switch, port), POWER_UP_S + 3, 0.05)
@@ -85,7 +96,8 @@ def kill_at(switch, port, intent_dir, step, signame):
     wait_until(lambda: not _dark(switch, port), POWER_UP_S + 3, 0.05)
     return {"step": step, "signal": signame, "hit": hit, "dark_after_kill": dark_after_kill,
             "dark_after_next_run": _dark(switch, port), "markers_left": len(_markers(intent_dir)),
-            "killed_msg": (killed or {}).get("msg", "")[:160], "healed": bool(healed.get("healed_interrupted_run"))}
+            "killed_msg": ((killed or {}).get("msg") or "")[:160], "hung": hung,
+            "healed": bool(healed.get("healed_interrupted_run"))}
 
 
 def run(ctx):
@@ -103,6 +115,7 @@ def run(ctx):
     caught_dark = sum(o["dark_after_kill"] for o in outcomes if o["signal"] != "SIGKILL")
     sigkill_dark = sum(o["dark_after_kill"] for o in outcomes if o["signal"] == "SIGKILL")
     missed = [f"{o['signal']}@{o['step']}" for o in outcomes if not o["hit"]]
+    hung = [f"{o['signal']}@{o['step']}" for o in outcomes if o["hung"]]
     note = (f"{len(outcomes)} killed cycles ({', '.join(signals)} x {', '.join(STEPS)}), off time {OFF_TIME_S:g} s; "
             f"SIGKILL runs dark until the next run (expected, healed by it): {sigkill_dark}; "
             f"steps not reached before the signal: {', '.join(missed) or 'none'}; intent markers left: "
@@ -112,6 +125,8 @@ def run(ctx):
             note=note, extra={"outcomes": outcomes}),
         Row(NAME, "ports dark after SIGTERM/SIGINT/SIGHUP (module restores before exit)", caught_dark,
             goal=Goal("==", 0)),
+        Row(NAME, f"tool runs that did not exit within {EXIT_TIMEOUT_S} s of SIGTERM/SIGINT/SIGHUP", len(hung),
+            goal=Goal("==", 0), note=f"hung: {', '.join(hung) or 'none'} (killed with SIGKILL, then healed)"),
         Row(NAME, "kill points reached (signal sent at the intended step)", len(outcomes) - len(missed),
             goal=Goal(">=", len(outcomes))),
     ]
