@@ -138,7 +138,7 @@ class Fleet:
     def __init__(self, workdir, clients=20, *, groups=DEFAULT_GROUPS, faults=None, boot_time="uniform:20:60",
                  time_scale=0.05, slow_boot_s=DEFAULT_SLOW_BOOT_S, crash_after_s=3.0, restart_delay_s=5.0,
                  seed=None, tls=False, agent_command=None, agent_options=None, client_agent_commands=None,
-                 poe=None, max_starting=16, name_prefix="client"):
+                 poe=None, max_starting=16, name_prefix="client", broker=None, accounts=None):
         self.workdir = Path(workdir).resolve()
         self.rng = random.Random(seed)
         if isinstance(clients, int):
@@ -168,13 +168,22 @@ class Fleet:
         self.controller_password = secrets.token_urlsafe(18)
         group_of = split_groups(names, list(groups))
         poe = poe or {}
+        # A started LocalBroker to reuse (tests: one broker render per session) and the
+        # broker accounts it already has, one per client in order: [{client_uuid, password}].
+        self._shared_broker = broker
+        accounts = list(accounts or [])
+        if broker is not None and len(accounts) < len(names):
+            raise FleetSpecError(f"a shared broker needs an account per client: {len(names)} clients, "
+                                 f"{len(accounts)} accounts")
         self.specs = []
-        for name in names:
+        for index, name in enumerate(names):
+            account = accounts[index] if index < len(accounts) else None
             root = self.workdir / "clients" / name
             self.specs.append({
                 "name": name,
-                "client_uuid": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
-                "password": secrets.token_urlsafe(18),
+                "client_uuid": account["client_uuid"] if account else str(uuid.UUID(int=self.rng.getrandbits(128),
+                                                                                    version=4)),
+                "password": account["password"] if account else secrets.token_urlsafe(18),
                 "group": group_of[name],
                 "faults": check_faults(name, faults.get(name, [])),
                 "root": str(root),
@@ -251,7 +260,7 @@ class Fleet:
         self.started_mono = time.monotonic()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.control_dir.mkdir(exist_ok=True)
-        self.broker = LocalBroker(self.workdir / "broker",
+        self.broker = self._shared_broker or LocalBroker(self.workdir / "broker",
                                   clients=[{"name": s["name"], "client_uuid": s["client_uuid"],
                                             "password": s["password"]} for s in self.specs],
                                   controller_password=self.controller_password, tls=self.tls)
@@ -515,7 +524,7 @@ class Fleet:
             self._monitor.disconnect()
             self._monitor.loop_stop()
             self._monitor = None
-        if self.broker is not None:
+        if self.broker is not None and self._shared_broker is None:
             self.broker.stop()
         if self.manifest is not None:
             self.manifest["status"] = "stopped"

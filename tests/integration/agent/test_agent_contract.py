@@ -11,22 +11,17 @@ import sys
 import time
 
 import pytest
-from fixtures.fleet import FAST
 from infoscreen_agent.contract import make_command, utcnow, validate
 from infoscreen_sim.controller import SimController
-from infoscreen_sim.fleet import Fleet
 
-# One fleet per module: with `pytest -n 2 --dist loadgroup` the module stays on one worker
-# instead of starting its fleet once per worker.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_agent_contract")]
+pytestmark = pytest.mark.integration
 NAMES = [f"c{i}" for i in range(1, 9)]
 WAIT = 30
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory):
-    fleet = Fleet(tmp_path_factory.mktemp("contract-fleet"), clients=NAMES, faults={"c4": ["app_crashed"]},
-                  **FAST).start()
+def fleet(tmp_path_factory, fleet_broker):
+    fleet = fleet_broker.fleet(tmp_path_factory.mktemp("contract-fleet"), NAMES, faults={"c4": ["app_crashed"]})
     yield fleet
     fleet.stop()
 

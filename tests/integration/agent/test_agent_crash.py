@@ -8,19 +8,15 @@ import signal
 import time
 
 import pytest
-from fixtures.fleet import FAST
 from infoscreen_sim.controller import SimController
-from infoscreen_sim.fleet import Fleet
 
-# One fleet per module: with `pytest -n 2 --dist loadgroup` the module stays on one worker
-# instead of starting its fleet once per worker.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_agent_crash")]
+pytestmark = pytest.mark.integration
 WAIT = 30
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory):
-    fleet = Fleet(tmp_path_factory.mktemp("crash-fleet"), clients=["k1", "k2", "k3"], **FAST).start()
+def fleet(tmp_path_factory, fleet_broker):
+    fleet = fleet_broker.fleet(tmp_path_factory.mktemp("crash-fleet"), ["k1", "k2", "k3"])
     yield fleet
     fleet.stop()
 

@@ -9,24 +9,20 @@ import time
 from pathlib import Path
 
 import pytest
-from fixtures.fleet import FAST
 from infoscreen_sim.controller import SimController
-from infoscreen_sim.fleet import Fleet
 from infoscreen_sim.manifest import MANIFEST_FORMAT
 
-# One fleet per module: with `pytest -n 2 --dist loadgroup` the module stays on one worker
-# instead of starting its fleet once per worker.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_fleet_faults")]
+pytestmark = pytest.mark.integration
 WAIT = 30
 FAULTS = {"f-never": ["never_returns"], "f-cycle": ["needs_power_cycle"], "f-helper": ["helper_fails"],
           "f-slow": ["slow_boot"], "f-drops": ["drops_acks"], "f-crash": ["crash_loop"]}
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory):
-    fleet = Fleet(tmp_path_factory.mktemp("fault-fleet"), clients=["f-ok", *FAULTS], faults=FAULTS,
-                  poe={"f-cycle": {"switch": "sim-switch", "group": 1, "port": 5}},
-                  groups=[("canary", 1), ("wave1", 3), ("wave2", None)], **FAST).start()
+def fleet(tmp_path_factory, fleet_broker):
+    fleet = fleet_broker.fleet(tmp_path_factory.mktemp("fault-fleet"), ["f-ok", *FAULTS], faults=FAULTS,
+                               poe={"f-cycle": {"switch": "sim-switch", "group": 1, "port": 5}},
+                               groups=[("canary", 1), ("wave1", 3), ("wave2", None)])
     yield fleet
     fleet.stop()
 
