@@ -586,6 +586,7 @@ def _cmd_supervise(args):
 
 
 def _cmd_up(args):
+    fleet_from_args(args)  # refuse bad options here, before anything is started
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     manifest_path = workdir / "fleet.json"
@@ -595,7 +596,8 @@ def _cmd_up(args):
             print(f"a fleet is already running in {workdir} (supervisor pid {pid}); run `down` first", file=sys.stderr)
             return 1
     manifest_path.unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "infoscreen_sim.fleet", "supervise"] + args.raw
+    # The absolute workdir on the supervisor's command line lets `down` recognise it by pid.
+    argv = [sys.executable, "-m", "infoscreen_sim.fleet", "supervise", "--workdir", str(workdir)] + args.raw
     with open(workdir / "supervisor.log", "a", encoding="utf-8") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
@@ -697,16 +699,16 @@ def main(argv=None):
     p.add_argument("name")
     p.add_argument("verb", choices=("on", "off", "cycle"))
     args = parser.parse_args(argv)
-    if args.cmd == "up":  # drop --timeout VALUE before handing the rest to `supervise`
+    if args.cmd == "up":  # hand the fleet options, not --timeout/--workdir, to `supervise`
         raw, skip = [], False
         for item in argv[1:]:
             if skip:
                 skip = False
                 continue
-            if item == "--timeout":
+            if item in ("--timeout", "--workdir"):
                 skip = True
                 continue
-            if not item.startswith("--timeout="):
+            if not item.startswith(("--timeout=", "--workdir=")):
                 raw.append(item)
         args.raw = raw
     try:
