@@ -12,9 +12,9 @@ import ssl
 import time
 
 import pytest
+from broker_probe import Probe, connect_reason
 from fixtures.broker import make_clients
 from infoscreen_sim.broker import check_acl_matrix, make_test_ca
-from mqtt_probe import Probe, connect_reason
 
 pytestmark = pytest.mark.integration
 

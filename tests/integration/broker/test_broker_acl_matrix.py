@@ -8,7 +8,7 @@ barrier message proved that everything sent before it has been delivered.
 import uuid
 
 import pytest
-from mqtt_probe import Probe, connect_reason
+from broker_probe import Probe, connect_reason
 
 pytestmark = pytest.mark.integration
 
