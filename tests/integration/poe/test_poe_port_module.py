@@ -197,12 +197,14 @@ def test_switch_gone_during_off_fails_loudly_and_the_next_run_heals(sim_switch, 
 
 
 def test_second_run_on_a_port_being_cycled_is_refused(sim_switch, run_poe_module, tmp_path):
-    proc = start_poe_module(poe_module_args(sim_switch, tmp_path / "intent", state="cycle", off_time=3))
+    proc = start_poe_module(poe_module_args(sim_switch, tmp_path / "intent", state="cycle", off_time=120))
     wait_for_port_off(sim_switch, 5, proc)
     result = run_poe_module(poe_module_args(sim_switch, tmp_path / "intent", state="on"))
     assert result["error_code"] == "port_busy", result
+    assert sim_switch.port_state(5)["admin_enabled"] is False  # the refused run did not touch the port
+    proc.send_signal(signal.SIGTERM)
     first = finish_poe_module(proc)
-    assert first["_rc"] == 0, first
+    assert first["error_code"] == "interrupted", first
     assert sim_switch.port_state(5)["admin_enabled"] is True
 
 

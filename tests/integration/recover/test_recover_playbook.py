@@ -44,7 +44,7 @@ def run_recover(fleet_factory, sim_switch, tmp_path):
     ledger = tmp_path / "ledger.sqlite3"
     uuid_of = {c["name"]: c["client_uuid"] for c in fleet.manifest["clients"]}
     with Ledger(str(ledger)) as db:  # client-004 already had three reboot-class steps in 15 min
-        for minutes_ago in (14, 9, 5):
+        for minutes_ago in (10, 6, 2):  # inside the 15 min window for the whole test
             row, _ = db.reserve(uuid_of["client-004"], "reboot_host", now=time.time() - 60 * minutes_ago)
             db.record_transition(row["command_id"], "completed", at=time.time() - 60 * minutes_ago + 40)
     for name in ("client-001", "client-002", "client-004"):
@@ -59,9 +59,9 @@ def run_recover(fleet_factory, sim_switch, tmp_path):
     report = tmp_path / "report.json"
     extra_vars = {
         "infoscreen_ledger": str(ledger), "infoscreen_recover_report_file": str(report),
-        "infoscreen_recover_cooldown_s": 1, "infoscreen_recover_listen_s": 7,
-        "infoscreen_recover_max_heartbeat_age_s": 6,
-        "infoscreen_recover_restart_app_timeout_s": 4, "infoscreen_recover_reboot_timeout_s": 4,
+        "infoscreen_recover_cooldown_s": 1, "infoscreen_recover_listen_s": 8,
+        "infoscreen_recover_max_heartbeat_age_s": 8,
+        "infoscreen_recover_restart_app_timeout_s": 8, "infoscreen_recover_reboot_timeout_s": 6,
         "infoscreen_recover_reconnect_timeout_s": 30, "infoscreen_recover_poe_off_time_s": 1,
         "infoscreen_recover_poe_verify_timeout_s": 5, "infoscreen_recover_poe_poll_interval_s": 0.2,
         "infoscreen_poe_intent_dir": str(tmp_path / "intent"),
