@@ -5,7 +5,7 @@
 SPEC.json (0600, written by drills.scale): {host, port, controller_username,
 controller_password, clients: [[name, client_uuid], ...]}. Prints one JSON line: wall_s
 (the run_wave call), cpu_s and peak_rss_mb of this process, rss_before_mb, the wave's
-counts/stats/timing and the command ids.
+counts/stats/timing, the command ids and the monotonic start/end of the wave.
 """
 
 import argparse
@@ -45,12 +45,14 @@ def main(argv=None):
               "mqtt_password": spec["controller_password"], "mqtt_tls": False, "mqtt_ca_cert": None,
               "mqtt_keepalive": 30}
     rss_before, cpu0 = _rss_mb(), _cpu_s()
-    started = time.monotonic()
+    started = time.monotonic()  # CLOCK_MONOTONIC is system-wide: comparable with the fleet's journal
     with Ledger(args.ledger) as ledger:
         wave = run_wave(pairs, WaveOptions("reboot_host", timeout_s=args.timeout, progress_interval_s=3600), ledger,
                         params)
-    wall = time.monotonic() - started
-    print(json.dumps({"wall_s": wall, "cpu_s": _cpu_s() - cpu0, "rss_before_mb": rss_before,
+    ended = time.monotonic()
+    wall = ended - started
+    print(json.dumps({"wall_s": wall, "mono_start": started, "mono_end": ended, "cpu_s": _cpu_s() - cpu0,
+                      "rss_before_mb": rss_before,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "counts": wave.counts, "stats": wave.stats, "timing": wave.timing,
                       "states": wave.counts.get("states"),
