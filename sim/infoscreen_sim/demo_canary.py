@@ -69,7 +69,7 @@ def run(args, workdir):
                agent_options={"agent.heartbeat_interval_s": 2, "agent.health_interval_s": 5,
                               "agent.release": OLD_RELEASE}) as fleet:
         print(f"   fleet ready in {fleet.ready_seconds:.1f} s; inventory {fleet.inventory_path}", flush=True)
-        cmd = canary_command(fleet, RELEASE, time_scale=args.time_scale, drill_timeout_s=30)
+        cmd = canary_command(fleet, RELEASE, time_scale=args.time_scale, drill_timeout_s=60)
         print(f"== ansible-playbook playbooks/canary.yml: release {OLD_RELEASE} -> {RELEASE['label']}", flush=True)
         play_started = time.monotonic()
         proc = subprocess.run(cmd, cwd=REPO, env=canary_env(fleet, Path(workdir) / "ledger.sqlite3", report_dir),
@@ -90,7 +90,8 @@ def main(argv=None):
     parser.add_argument("--clients", type=int, default=40)
     parser.add_argument("--canary", type=int, default=4, help="clients in the canary group (default %(default)s)")
     parser.add_argument("--wave1", type=int, default=12, help="clients in wave1; wave2 gets the rest")
-    parser.add_argument("--time-scale", type=float, default=0.1, help="simulated seconds per Pi second")
+    parser.add_argument("--time-scale", type=float, default=0.2,
+                        help="real seconds per simulated Pi second (default %(default)s)")
     parser.add_argument("--faults", action="store_true", help="inject a failing canary client (the gate fires)")
     parser.add_argument("--report-dir", help="where the HTML/JSON report goes (default: the scratch folder)")
     parser.add_argument("--workdir", help="scratch folder (default: a new temporary one, removed at the end)")

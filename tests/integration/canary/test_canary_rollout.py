@@ -41,6 +41,13 @@ def test_check_mode_sends_nothing_and_changes_no_client(clean_fleet, run_canary,
     assert {name: s["boots"] for name, s in clean_fleet.status().items()} == boots
     assert set(heartbeat_releases(ctl, uuids(clean_fleet)).values()) == {OLD}
     assert {row["state"] for row in run.report["hosts"]} == {"not_sent"}
+    # Waves as batch sizes of the target group instead of groups: 7 clients -> 2, 3, 2.
+    batches = run_canary(clean_fleet, "--check", "-e", '{"canary_waves": ["30%", "3", "100%"]}')
+    assert batches.returncode == 0, batches.output
+    assert [w["hosts"] for w in batches.report["waves"]] == [2, 3, 2]
+    assert "wave 2 (batch 2 (3)): 3 client(s)" in batches.output
+    assert spy.commands == []
+    assert {name: agent_ini(clean_fleet, name) for name in clean_fleet.clients} == configs
 
 
 def test_no_faults_every_wave_completes_and_runs_the_new_release(clean_fleet, run_canary, fleet_controller):
