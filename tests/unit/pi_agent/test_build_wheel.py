@@ -78,6 +78,7 @@ def test_missing_wheel_is_refused_by_name(tmp_path):
 
 def test_bad_wheelhouse_platform_is_refused(built):
     _out, first = built
-    rc, result = build("--out", "/tmp", "--wheel", first["wheel"], "--platform", "x86_64;rm", "--python-version", "3.11")
+    rc, result = build("--out", "/tmp", "--wheel", first["wheel"], "--platform", "x86_64;rm",
+                       "--python-version", "3.11")
     assert rc == 1
     assert "pi_agent_wheelhouse" in result["msg"]

@@ -23,7 +23,8 @@ def render(name, **extra):
     return env.get_template(name).render(**variables)
 
 
-@pytest.mark.skipif(shutil.which("visudo") is None, reason="sudo (visudo) is not installed; scripts/bootstrap.sh installs it")
+@pytest.mark.skipif(shutil.which("visudo") is None,
+                    reason="sudo (visudo) is not installed; scripts/bootstrap.sh installs it")
 def test_sudoers_passes_visudo(tmp_path):
     path = tmp_path / "sudoers"
     path.write_text(render("sudoers.j2"))
