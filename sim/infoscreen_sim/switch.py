@@ -94,7 +94,7 @@ class SimSwitch:
         self._events_seen = 0
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self, timeout_s: float = 20.0) -> SimSwitch:
+    def start(self, timeout_s: float = 60.0) -> SimSwitch:
         if self._proc is not None:
             raise RuntimeError("switch already started")
         self.port = self.port or free_udp_port(self.host)
