@@ -14,7 +14,6 @@ import uuid
 
 import paho.mqtt.client as mqtt
 import pytest
-from fixtures.fleet import _start
 from fixtures.pi_agent import run_agent_playbook, write_sim_agent_vars
 
 pytestmark = pytest.mark.integration
@@ -55,10 +54,9 @@ class HeartbeatVersions:
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory):
-    fleet = _start(tmp_path_factory.mktemp("pi-agent-fleet"), 3,
-                   {"groups": [("canary", 1), ("wave1", None)],
-                    "agent_options": {"agent.heartbeat_interval_s": 1}})
+def fleet(tmp_path_factory, fleet_broker):
+    fleet = fleet_broker.fleet(tmp_path_factory.mktemp("pi-agent-fleet"), 3, groups=[("canary", 1), ("wave1", None)],
+                               agent_options={"agent.heartbeat_interval_s": 1})
     yield fleet
     fleet.stop()
 
