@@ -339,40 +339,41 @@ class WaveRun:
         next_flush = time.monotonic() + 0.5
         next_progress = time.monotonic() + opts.progress_interval_s
         open_trackers = {t.command_id: t for t, _ in to_publish if not t.terminal}
+        next_scan = 0.0
         while open_trackers:
+            # Drain every queued event first: with 1,000 clients thousands of acks arrive in a
+            # burst, and the O(clients) deadline scan must not run once per message.
+            batch = []
             try:
-                kind, mono, first, second = events.queue.get(timeout=0.1)
+                batch.append(events.queue.get(timeout=0.1))
+                while len(batch) < 5000:
+                    batch.append(events.queue.get_nowait())
             except queue.Empty:
-                kind = None
-                mono = time.monotonic()
-            if kind == "puback":
-                tracker = by_mid.get(first)
-                if tracker is not None:
-                    tracker.on_published(mono)
-            elif kind == "message":
-                self._on_message(first, second, mono)
-            elif kind == "disconnect":
-                self.progress(f"wave {self.wave_id[:8]}: broker connection lost, reconnecting "
-                              f"(persistent session keeps the acks) at {clock.elapsed(mono):.1f} s")
+                pass
+            touched = set()
+            for kind, mono, first, second in batch:
+                if kind == "puback":
+                    tracker = by_mid.get(first)
+                    if tracker is not None and tracker.on_published(mono):
+                        touched.add(tracker)
+                elif kind == "message":
+                    tracker = self._on_message(first, second, mono)
+                    if tracker is not None:
+                        touched.add(tracker)
+                elif kind == "disconnect":
+                    self.progress(f"wave {self.wave_id[:8]}: broker connection lost, reconnecting "
+                                  f"(persistent session keeps the acks) at {clock.elapsed(mono):.1f} s")
             now = time.monotonic()
-            self._refill_reannounce_budget(now)
-            for tracker in list(open_trackers.values()):
-                tracker.check_deadline(now)
-                if (self._budget_left > 0 and not tracker.terminal and opts.reannounce_s
-                        and now - tracker.last_change_mono >= opts.reannounce_s * 2 ** tracker.republished):
-                    # An ack can be lost at the broker (its per-client queue limit, a restart
-                    # without persistence). The same command again is safe: the agent
-                    # de-duplicates by command_id and re-announces its status.
-                    publish(tracker, payloads[tracker.command_id])
-                    tracker.republished += 1
-                    self.stats["republished"] += 1
-                    self._budget_left -= 1
+            if now >= next_scan:
+                next_scan = now + 0.2
+                touched.update(self._scan(open_trackers.values(), now, publish, payloads))
+            for tracker in touched:
                 if tracker.events:
                     pending_ledger.extend((tracker.command_id, state, wall, detail, fields)
                                           for state, wall, detail, fields in tracker.events)
                     tracker.events = []
                 if tracker.terminal:
-                    del open_trackers[tracker.command_id]
+                    open_trackers.pop(tracker.command_id, None)
             if now >= next_flush or not open_trackers:
                 self.ledger.record_transitions(pending_ledger)
                 pending_ledger = []
@@ -380,6 +381,25 @@ class WaveRun:
             if now >= next_progress or not open_trackers:
                 self.progress(self.progress_line(clock, now))
                 next_progress = now + opts.progress_interval_s
+
+    def _scan(self, trackers, now, publish, payloads):
+        """Deadlines and re-announces for every open command; returns the ones that changed."""
+        opts = self.options
+        changed = []
+        self._refill_reannounce_budget(now)
+        for tracker in trackers:
+            if tracker.check_deadline(now):
+                changed.append(tracker)
+            elif (self._budget_left > 0 and opts.reannounce_s
+                  and now - tracker.last_change_mono >= opts.reannounce_s * 2 ** tracker.republished):
+                # An ack can be lost at the broker (its per-client queue limit, a restart
+                # without persistence). The same command again is safe: the agent
+                # de-duplicates by command_id and re-announces its status.
+                publish(tracker, payloads[tracker.command_id])
+                tracker.republished += 1
+                self.stats["republished"] += 1
+                self._budget_left -= 1
+        return changed
 
     def _refill_reannounce_budget(self, now):
         """At most reannounce_per_s re-publishes per second, so re-asking cannot flood the broker."""
@@ -390,39 +410,40 @@ class WaveRun:
     def _on_message(self, topic, payload, mono):
         parsed = contract.parse_topic(topic)
         if parsed is None:
-            return
+            return None
         client_uuid, kind, _transitional = parsed
         if kind == "heartbeat":
             self.stats["heartbeats"] += 1
             try:
                 beat = json.loads(payload)
             except ValueError:
-                return
+                return None
             boot_id = beat.get("boot_id") if isinstance(beat, dict) else None
             for tracker in self._trackers_for_client(client_uuid):
                 if boot_id:
                     tracker.on_heartbeat(boot_id, mono)
-            return
+            return None
         if kind != "ack":
-            return
+            return None
         try:
             ack = contract.parse_payload("ack", payload)
         except contract.ContractError as exc:
             self.stats["invalid_acks"] += 1
             self.warn(f"ignored an invalid ack on {topic}: {exc}")
-            return
+            return None
         tracker = self.by_command.get(ack["command_id"])
         if tracker is None:
             self.stats["foreign_acks"] += 1  # another play's command, or an old one
-            return
+            return None
         if tracker.client_uuid != client_uuid:
             self.stats["foreign_acks"] += 1
             self.warn(f"ignored an ack for {tracker.host}'s command on another client's topic {topic}")
-            return
+            return None
         self.stats["acks"] += 1
         before = tracker.duplicate_acks
-        tracker.on_ack(ack, mono)
+        changed = tracker.on_ack(ack, mono)
         self.stats["duplicate_acks"] += tracker.duplicate_acks - before
+        return tracker if changed else None
 
     def _trackers_for_client(self, client_uuid):
         if not hasattr(self, "_by_client"):
