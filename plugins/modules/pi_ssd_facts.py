@@ -286,7 +286,7 @@ def main():
         facts["warnings"] = warnings + facts["warnings"]
         decisions = tuning(facts, params)
     except RULE_ERRORS as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg="%s; nothing was changed" % exc)
     for warning in facts["warnings"]:
         module.warn(warning)
     module.exit_json(changed=False, ansible_facts={"infoscreen_ssd": facts}, tuning=decisions,
