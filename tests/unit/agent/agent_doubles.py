@@ -12,6 +12,7 @@ class RecordingClient:
     def __init__(self):
         self.published = []
         self.connected = True
+        self.puback_to = None
         self._mids = itertools.count(1)
 
     def publish(self, topic, payload, qos=0, retain=False):
@@ -20,6 +21,8 @@ class RecordingClient:
         class Info:
             mid = next(self._mids)
 
+        if self.puback_to is not None:  # the broker's PUBACK, as paho's on_publish would report it
+            self.puback_to._on_publish(self, None, Info.mid)
         return Info()
 
     def subscribe(self, topic, qos=0):

@@ -152,8 +152,10 @@ def test_shutdown_completes_when_the_agent_is_stopped(tmp_path):
     cmd = make_command(UUID, "shutdown_host")
     agent.handle_command(raw(cmd))
     drain(agent)
+    agent.client.puback_to = agent
     agent._on_stop()
     assert agent.client.acks()[-1]["status"] == "completed"
+    assert agent.store.pending() is None  # cleared once both acks were PUBACKed
 
 
 def test_restart_app_waits_for_the_app(tmp_path):
