@@ -38,3 +38,15 @@ def write_atomic(module, path, text):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def finish_edit(module, path, text, new_text, changed, **result):
+    """Exit the module: on change keep a backup (when asked) and write atomically, with a diff."""
+    result["changed"] = changed
+    if changed:
+        result["diff"] = {"before": text, "after": new_text, "before_header": path, "after_header": path}
+        if not module.check_mode:
+            if module.params["backup"]:
+                result["backup_file"] = module.backup_local(path)
+            write_atomic(module, path, new_text)
+    module.exit_json(**result)

@@ -82,7 +82,7 @@ backup_file:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.infoscreen.fleet.plugins.module_utils import ssd_cmdline
-from ansible_collections.infoscreen.fleet.plugins.module_utils.ssd_files import read_text, write_atomic
+from ansible_collections.infoscreen.fleet.plugins.module_utils.ssd_files import finish_edit, read_text
 
 
 def main():
@@ -109,14 +109,7 @@ def main():
         changed, new_text, before, after = ssd_cmdline.plan_edit(text, present, module.params["absent"], path)
     except ssd_cmdline.CmdlineError as exc:
         module.fail_json(msg="%s; nothing was changed" % exc)
-    result = {"changed": changed, "before": before, "after": after}
-    if changed:
-        result["diff"] = {"before": text, "after": new_text, "before_header": path, "after_header": path}
-        if not module.check_mode:
-            if module.params["backup"]:
-                result["backup_file"] = module.backup_local(path)
-            write_atomic(module, path, new_text)
-    module.exit_json(**result)
+    finish_edit(module, path, text, new_text, changed, before=before, after=after)
 
 
 if __name__ == "__main__":

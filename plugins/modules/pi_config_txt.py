@@ -62,7 +62,7 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.infoscreen.fleet.plugins.module_utils import ssd_config_txt
-from ansible_collections.infoscreen.fleet.plugins.module_utils.ssd_files import read_text, write_atomic
+from ansible_collections.infoscreen.fleet.plugins.module_utils.ssd_files import finish_edit, read_text
 
 
 def main():
@@ -83,14 +83,7 @@ def main():
         changed, new_text = ssd_config_txt.set_value(text, key, value, path)
     except ssd_config_txt.ConfigTxtError as exc:
         module.fail_json(msg="%s; nothing was changed" % exc)
-    result = {"changed": changed}
-    if changed:
-        result["diff"] = {"before": text, "after": new_text, "before_header": path, "after_header": path}
-        if not module.check_mode:
-            if module.params["backup"]:
-                result["backup_file"] = module.backup_local(path)
-            write_atomic(module, path, new_text)
-    module.exit_json(**result)
+    finish_edit(module, path, text, new_text, changed)
 
 
 if __name__ == "__main__":
