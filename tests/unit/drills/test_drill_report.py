@@ -1,5 +1,7 @@
 """The drill table's pure parts: goals, formatting, summary, runner options."""
 
+import json
+
 import pytest
 
 from drills.report import Goal, Row, cpu_model, failed_drill_row, format_value, markdown_table, summary, text_table
@@ -82,3 +84,29 @@ def test_growth_relative_to_the_smallest_wave():
     assert trend[1]["cpu_per_client_ratio"] == pytest.approx(1.2)
     assert trend[1]["clients_ratio"] == 10
     assert growth([]) == []
+
+
+def test_journal_figures_split_the_wave(tmp_path):
+    from drills.scale import journal_figures
+
+    lines = [{"client_uuid": "a", "command_id": "c1", "received": 100.5, "completed": 105.5},
+             {"client_uuid": "b", "command_id": "c2", "received": 101.0, "completed": 107.0},
+             {"client_uuid": "c", "command_id": "other-wave", "received": 1.0, "completed": 500.0}]
+    (tmp_path / "reboots-0.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    figures = journal_figures(tmp_path, {"c1", "c2"}, mono_start=100.0, mono_end=107.5)
+    assert figures == pytest.approx({"slowest_reboot_s": 6.0, "dispatch_s": 1.0, "tail_s": 0.5})
+    assert journal_figures(tmp_path, {"nope"}, 0, 1)["slowest_reboot_s"] is None
+
+
+def test_scale_rows_name_the_largest_size_that_fully_completed():
+    from drills.scale import rows_for
+
+    def point(clients, complete):
+        return {"clients": clients, "all_completed": complete, "wall_s": 7.0, "slowest_reboot_s": 5.0,
+                "overhead_s": 2.0, "dispatch_s": 0.5, "tail_s": 0.2, "cpu_s": 0.01 * clients, "peak_rss_mb": 40.0,
+                "rss_before_mb": 30.0, "broker_cpu_s": 0.1, "broker_cpu_pct": 1.0, "timing": {"published_s": 0.3}}
+
+    rows = rows_for([point(100, True), point(250, False)], [100, 250], 5.0, [])
+    assert rows[0].value == 100 and rows[0].met is False  # 250 was asked for and did not complete
+    assert rows[1].figure.startswith("tooling overhead at 100") and rows[1].met is False  # 2.0 is not < 2.0
+    assert rows_for([], [100], 5.0, [])[0].value == 0
