@@ -3,7 +3,8 @@
 A wave of reboot_host (the real wave driver, one persistent MQTT v5 session) goes to real
 agents whose simulated boot takes 5 s. Once every command is execution_started, mosquitto
 is restarted on the same port: SIGTERM (a service restart; it saves its sessions) and, in a
-second round, SIGKILL (a crash; only what autosave had written survives). An ack is lost
+second round, SIGKILL (a crash; only what autosave had written survives); in a third round
+it is stopped for 8 s, longer than the clients' reboot, so they come back to no broker. An ack is lost
 when the agent decided an outcome (its own state file says completed/failed) but the
 controller's result for that command is not that outcome.
 """
@@ -20,6 +21,8 @@ from .report import Goal, Row
 
 NAME = "broker restart"
 BOOT = "fixed:250"  # x 0.02 time scale = 5 s down per reboot: the restart lands inside it
+OUTAGE_S = 8.0
+ROUNDS = (("SIGTERM", False), ("SIGKILL", True), (f"stopped {OUTAGE_S:g} s", "outage"))
 
 
 def agent_outcome(fleet, name, command_id):
@@ -53,9 +56,14 @@ def one_round(ctx, fleet, ledger_path, kill):
 
     started = wait_until(all_started, 60, 0.05)
     restart_at = time.monotonic()
-    fleet.broker.restart(kill=kill)
-    ctx.say(f"    broker restarted ({'SIGKILL' if kill else 'SIGTERM'}) in {time.monotonic() - restart_at:.2f} s "
-            f"with {'all' if started else 'NOT all'} commands execution_started")
+    if kill == "outage":  # down longer than a boot: clients come back to no broker at all
+        fleet.broker.stop()
+        time.sleep(OUTAGE_S)
+        fleet.broker.start()
+    else:
+        fleet.broker.restart(kill=kill)
+    ctx.say(f"    broker back after {time.monotonic() - restart_at:.2f} s with {'all' if started else 'NOT all'} "
+            "commands execution_started")
     thread.join(180)
     if thread.is_alive() or "wave" not in outcome:
         raise RuntimeError("the wave did not finish within 180 s of the broker restart")
@@ -81,9 +89,10 @@ def run(ctx):
     clients = ctx.pick(4, 12)
     rows = []
     with running_fleet(ctx, "broker-restart", clients, boot_time=BOOT, agent_options={"agent.lockout_max": 0}) as fleet:
-        for label, kill in (("SIGTERM", False), ("SIGKILL", True)):
+        for label, kill in ROUNDS:
             ctx.say(f"  round {label}: wave of {clients} reboot_host, broker restarted mid-wave")
-            result = one_round(ctx, fleet, ctx.dir("broker-restart") / f"ledger-{label}.sqlite3", kill)
+            ledger_path = ctx.dir("broker-restart") / f"ledger-{label.split()[0]}.sqlite3"
+            result = one_round(ctx, fleet, ledger_path, kill)
             note = (f"{result['decided']} outcomes decided by agents, {result['completed']}/{clients} completed at the "
                     f"controller, {result['rebooted']} rebooted once, controller reconnects {result['reconnects']}, "
                     f"wave {result['wall_s']} s")
