@@ -215,12 +215,19 @@ def main():
                                      "-e", f"bench_user={broker.controller_username}",
                                      "-e", f"bench_password={broker.controller_password}"],
                                     ansible_env(broker, workdir / "unused.sqlite3"), workdir / "compare-per-host.log")
+            summary = run_playbook(["-i", str(inv), str(REPO / "playbooks" / "reboot.yml"), "-l", subset, "-e",
+                                    f"infoscreen_wave_size={args.compare_clients}", "-e",
+                                    "infoscreen_wave_per_host_outcome=false"],
+                                   ansible_env(broker, workdir / "ledger-compare-summary.sqlite3"),
+                                   workdir / "compare-single-summary.log")
             ratio = per_host["wall_s"] / single["wall_s"]
-            results["compare"] = {"clients": args.compare_clients, "single": single, "per_host": per_host,
-                                  "ratio": ratio}
+            ratio_summary = per_host["wall_s"] / summary["wall_s"]
+            results["compare"] = {"clients": args.compare_clients, "single": single, "single_summary": summary,
+                                  "per_host": per_host, "ratio": ratio, "ratio_summary": ratio_summary}
             print(f"C. {args.compare_clients} clients: one task per host {per_host['wall_s']:.1f} s (rc "
                   f"{per_host['rc']}) vs one connection {single['wall_s']:.1f} s (rc {single['rc']}) -> "
-                  f"{ratio:.1f}x (goal >= 20x)", flush=True)
+                  f"{ratio:.1f}x; vs one connection without per-host outcome tasks {summary['wall_s']:.1f} s "
+                  f"(rc {summary['rc']}) -> {ratio_summary:.1f}x (goal >= 20x)", flush=True)
     finally:
         for worker in workers:
             try:
