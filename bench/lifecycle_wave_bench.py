@@ -110,7 +110,7 @@ def main():
     parser.add_argument("--workers", type=int, default=4, help="light-fleet processes")
     parser.add_argument("--skip", action="append", default=[], choices=["driver", "playbook", "compare"])
     parser.add_argument("--broker-queue", type=int, default=None,
-                        help="raise mosquitto's max_queued_messages to N (the role's default is 100; a controller "
+                        help="raise mosquitto's max_queued_messages to N (the role's default is 10000; a controller "
                              "waiting on a big wave needs more, see docs/controller.md)")
     parser.add_argument("--workdir")
     args = parser.parse_args()
