@@ -25,7 +25,11 @@ from ansible_collections.infoscreen.fleet.plugins.module_utils.poe_profiles impo
     detection_instance,
     detection_name,
 )
-from ansible_collections.infoscreen.fleet.plugins.module_utils.poe_snmp import PoeError, as_integer
+from ansible_collections.infoscreen.fleet.plugins.module_utils.poe_snmp import (
+    PoeError,
+    as_integer,
+    request_in_flight,
+)
 
 GUARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 STATES = ("query", "on", "off", "cycle")
@@ -89,7 +93,11 @@ class PortController:
     def read(self):
         admin_oid = self.profile.admin_instance(self.group, self.port)
         det_oid = detection_instance(self.group, self.port)
-        values = self.session().get([(self.profile.admin_name, admin_oid), ("pethPsePortDetectionStatus", det_oid)])
+        try:
+            values = self.session().get([(self.profile.admin_name, admin_oid),
+                                         ("pethPsePortDetectionStatus", det_oid)])
+        finally:
+            _checkpoint()
         admin = as_integer(self.profile.admin_name, admin_oid, values[self.profile.admin_name], self.switch_label)
         detection = as_integer("pethPsePortDetectionStatus", det_oid, values["pethPsePortDetectionStatus"],
                                self.switch_label)
@@ -97,7 +105,11 @@ class PortController:
 
     def write_admin(self, on):
         value = self.profile.on_value if on else self.profile.off_value
-        self.session().set_integer(self.profile.admin_name, self.profile.admin_instance(self.group, self.port), value)
+        try:
+            self.session().set_integer(self.profile.admin_name, self.profile.admin_instance(self.group, self.port),
+                                       value)
+        finally:
+            _checkpoint()
 
     def wait_delivering(self, timeout):
         """Poll until AdminEnable is on and DetectionStatus is deliveringPower; returns (state, seconds)."""
@@ -109,6 +121,8 @@ class PortController:
                 last_state = self.read()
                 if last_state.delivering:
                     return last_state, self.clock() - start
+            except Interrupted:
+                raise
             except PoeError as exc:  # a busy switch may drop a poll; keep trying until the deadline
                 last_error = exc
             if self.clock() >= deadline:
@@ -151,51 +165,85 @@ class PortController:
             self.sleep(min(self.poll_interval, max(0.0, deadline - self.clock())))
 
 
-@contextlib.contextmanager
-def _signals(raising):
-    """raising=True: guarded signals raise Interrupted; False: they are noted and ignored (restore)."""
-    received = []
+class _SignalGuard:
+    """One handler for the whole guarded window; `raising` is switched off for the restore instead of
+    swapping handlers, so no signal can slip in between and hit the default action.
+    A signal during an SNMP request is deferred to the next checkpoint (poe_snmp.request_in_flight)."""
 
-    def handler(signum, _frame):
+    def __init__(self):
+        self.received = []
+        self.raising = True
+        self.deferred = None
+
+    def handler(self, signum, _frame):
         name = signal.Signals(signum).name
-        received.append(name)
-        if raising:
+        self.received.append(name)
+        if not self.raising:
+            return
+        if request_in_flight():
+            self.deferred = name
+            return
+        raise Interrupted("interrupted by %s" % name)
+
+    def checkpoint(self):
+        if self.raising and self.deferred:
+            name, self.deferred = self.deferred, None
             raise Interrupted("interrupted by %s" % name)
 
+
+_active_guard = [None]
+
+
+def _checkpoint():
+    guard = _active_guard[0]
+    if guard is not None:
+        guard.checkpoint()
+
+
+@contextlib.contextmanager
+def _signals():
+    guard = _SignalGuard()
     previous = {}
     for sig in GUARDED_SIGNALS:
         try:
-            previous[sig] = signal.signal(sig, handler)
+            previous[sig] = signal.signal(sig, guard.handler)
         except ValueError:  # not the main thread: cannot install handlers, finally still guards
             pass
+    outer, _active_guard[0] = _active_guard[0], guard
     try:
-        yield received
+        yield guard
     finally:
+        _active_guard[0] = outer
         for sig, old in previous.items():
             signal.signal(sig, old)
 
 
 @contextlib.contextmanager
 def power_restored_on_exit(controller, intent, restore_timeout):
-    """Wrap everything from just before the "off" write to the verified "on"."""
-    try:
-        with _signals(raising=True):
+    """Wrap everything from just before the intent marker to the verified "on"."""
+    with _signals() as guard:
+        try:
             yield
-    except BaseException as exc:
-        with _signals(raising=False) as ignored:
+            guard.checkpoint()
+        except BaseException as exc:
+            guard.raising = False
+            ignored_from = len(guard.received)
             try:
                 state = controller.restore_power(restore_timeout)
             except PortLeftDark as dark:  # the intent marker stays for the next run
-                raise PortLeftDark("%s The cycle had failed with: %s" % (dark, str(exc) or type(exc).__name__)) from exc
+                raise PortLeftDark("%s The cycle had failed with: %s" % (
+                    dark, str(exc) or type(exc).__name__)) from exc
             intent.clear()
-        note = "; %s was switched back on (AdminEnable on, DetectionStatus %s)" % (controller.where, state.detection)
-        if ignored:
-            note += "; ignored %s during the re-enable" % ", ".join(ignored)
-        if isinstance(exc, PoeError):
-            raise type(exc)(str(exc) + note) from exc
-        if isinstance(exc, KeyboardInterrupt):
-            raise Interrupted("interrupted" + note) from exc
-        raise
+            note = "; %s was switched back on (AdminEnable on, DetectionStatus %s)" % (
+                controller.where, state.detection)
+            ignored = guard.received[ignored_from:]
+            if ignored:
+                note += "; ignored %s during the re-enable" % ", ".join(ignored)
+            if isinstance(exc, PoeError):
+                raise type(exc)(str(exc) + note) from exc
+            if isinstance(exc, KeyboardInterrupt):
+                raise Interrupted("interrupted" + note) from exc
+            raise
 
 
 def _sleep_until(controller, seconds):
@@ -212,12 +260,13 @@ def _cycle(controller, intent, switch_key, result, *, off_time, verify_timeout, 
         # worst case: off time, verify, re-enable after a failure, SNMP slack
         ledger_step.reserve(controller.where, off_time + 2 * verify_timeout + 30)
         result["ledger_command_id"] = ledger_step.command_id
-    intent.write("cycle", switch=switch_key[0], snmp_port=switch_key[1], group=controller.group,
-                 port=controller.port, ledger_command_id=result.get("ledger_command_id"), **(details or {}))
     try:
-        if ledger_step:
-            ledger_step.transition("execution_started", detail="%s: power off" % controller.where)
+        # the guard is entered before the marker so a signal at any point from here on ends in a result
         with power_restored_on_exit(controller, intent, verify_timeout):
+            intent.write("cycle", switch=switch_key[0], snmp_port=switch_key[1], group=controller.group,
+                         port=controller.port, ledger_command_id=result.get("ledger_command_id"), **(details or {}))
+            if ledger_step:
+                ledger_step.transition("execution_started", detail="%s: power off" % controller.where)
             controller.write_admin(False)
             off_at = controller.clock()
             _sleep_until(controller, off_time)

@@ -6,6 +6,12 @@ The session is synchronous on purpose: the PoE cycle logic runs plain Python bet
 operations (sleep, signal handling, finally blocks), so every operation is one short
 `loop.run_until_complete` and an interrupt can never leave a half-finished coroutine behind
 that the re-enable path depends on.
+
+Two rules keep a request from hanging (drill finding 3, docs/drills.md): a signal handler must
+not raise while a request runs (`request_in_flight()` tells it to defer; an exception raised
+inside pysnmp's callbacks or timer task is swallowed by asyncio and can leave the request's
+future unresolved forever), and every request runs under its own deadline on the loop's
+monotonic clock, independent of pysnmp's wall-clock timer task.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,6 +31,17 @@ try:
 except ImportError as exc:  # pragma: no cover - reported by the module with missing_required_lib
     HAS_PYSNMP = False
     PYSNMP_IMPORT_ERROR = exc
+
+# seconds on top of timeout x tries before our own deadline cancels a request pysnmp did not end
+REQUEST_DEADLINE_SLACK = 2.0
+
+_in_flight = [0]
+
+
+def request_in_flight():
+    """True while an SnmpSession request runs its event loop (signal handlers must not raise then)."""
+    return _in_flight[0] > 0
+
 
 AUTH_PROTOCOLS = ("md5", "sha", "sha224", "sha256", "sha384", "sha512")
 PRIV_PROTOCOLS = ("des", "3des", "aes", "aes192", "aes256")
@@ -161,8 +178,22 @@ class SnmpSession:
     def __exit__(self, *exc):
         self.close()
 
+    @property
+    def request_deadline(self):
+        return self.timeout * (self.retries + 1) + REQUEST_DEADLINE_SLACK
+
     def _run(self, coro):
-        return self._loop.run_until_complete(coro)
+        _in_flight[0] += 1
+        try:
+            return self._loop.run_until_complete(asyncio.wait_for(coro, self.request_deadline))
+        except asyncio.TimeoutError as exc:
+            raise SnmpTimeout(
+                "SNMP request to switch %s did not end within %.1f s (%s x %.1f s + %.1f s); the request was "
+                "cancelled. Check that the switch is reachable." % (
+                    self.label, self.request_deadline, self.retries + 1, self.timeout,
+                    REQUEST_DEADLINE_SLACK)) from exc
+        finally:
+            _in_flight[0] -= 1
 
     async def _transport(self):
         if self._target is None:
