@@ -131,8 +131,8 @@ def run(ctx):
         Row(NAME, f"tool runs that did not exit within {EXIT_TIMEOUT_S} s of SIGTERM/SIGINT/SIGHUP", len(hung),
             goal=Goal("==", 0), note=f"hung: {', '.join(hung) or 'none'} (killed with SIGKILL, then healed)"),
         Row(NAME, "runs that ended without a module result after SIGTERM/SIGINT/SIGHUP", len(no_json),
-            note=f"{'; '.join(no_json) or 'none'} (Ansible would show MODULE FAILURE; outside the guarded off..on "
-                 "window the module does not catch signals, see docs/poe-recovery.md)"),
+            note=f"{'; '.join(no_json) or 'none'} (Ansible would show MODULE FAILURE; the module guards signals from "
+                 "the intent marker to the verified on, see docs/poe-recovery.md)"),
         # Coverage of the drill itself, not a property of the tool: the marker step lasts
         # a few milliseconds and is sometimes passed before the signal lands.
         Row(NAME, "kill points reached (signal landed at the intended step)", len(outcomes) - len(missed),
