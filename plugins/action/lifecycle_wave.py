@@ -6,15 +6,15 @@ the ledger, where infoscreen.fleet.lifecycle_outcome picks it up per host.
 """
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.basic import env_fallback, missing_required_lib
+from ansible.module_utils.basic import env_fallback
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import ENV_LEDGER, Ledger, LedgerError
 from ansible_collections.infoscreen.fleet.plugins.module_utils.mqtt_client import (
-    HAS_PAHO,
     MQTT_ARGUMENT_SPEC,
     connection_summary,
+    missing_libraries,
 )
 from ansible_collections.infoscreen.fleet.plugins.module_utils.wave_driver import WaveOptions, run_wave
 
@@ -54,10 +54,9 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        if not HAS_PAHO:
-            raise AnsibleActionFail(missing_required_lib("paho-mqtt"))
-        if not contract.HAS_JSONSCHEMA:
-            raise AnsibleActionFail(missing_required_lib("jsonschema"))
+        missing = missing_libraries()
+        if missing:
+            raise AnsibleActionFail(missing)
         self._check_numbers(args)
         if args["override_lockout_reason"] is not None and not args["override_lockout_reason"].strip():
             raise AnsibleActionFail("override_lockout_reason must say why the lockout is overridden (it is logged)")

@@ -5,13 +5,12 @@ module stub plugins/modules/recover_health.py for the documentation.
 """
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.basic import missing_required_lib
 from ansible.plugins.action import ActionBase
 from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
 from ansible_collections.infoscreen.fleet.plugins.module_utils.mqtt_client import (
-    HAS_PAHO,
     MQTT_ARGUMENT_SPEC,
     connection_summary,
+    missing_libraries,
 )
 from ansible_collections.infoscreen.fleet.plugins.module_utils.recover_health import HealthError, HealthWatcher
 
@@ -38,10 +37,9 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        if not HAS_PAHO:
-            raise AnsibleActionFail(missing_required_lib("paho-mqtt"))
-        if not contract.HAS_JSONSCHEMA:
-            raise AnsibleActionFail(missing_required_lib("jsonschema"))
+        missing = missing_libraries()
+        if missing:
+            raise AnsibleActionFail(missing)
         for name in ("listen_s", "max_heartbeat_age_s", "timeout_s", "connect_timeout_s"):
             if args[name] <= 0:
                 raise AnsibleActionFail(f"recover_health: {name} must be above 0, got {args[name]}")

@@ -7,7 +7,8 @@ fallbacks of docs/conventions.md) and builds its client with ``build_client``.
 
 import ssl
 
-from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.basic import env_fallback, missing_required_lib
+from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
 
 try:
     import paho.mqtt.client as mqtt
@@ -39,8 +40,13 @@ MQTT_OPTION_NAMES = tuple(MQTT_ARGUMENT_SPEC)
 SESSION_EXPIRY_S = 900
 
 
-def paho_available():
-    return HAS_PAHO
+def missing_libraries():
+    """The missing_required_lib message for paho-mqtt or jsonschema, or None when both import."""
+    if not HAS_PAHO:
+        return missing_required_lib("paho-mqtt")
+    if not contract.HAS_JSONSCHEMA:
+        return missing_required_lib("jsonschema")
+    return None
 
 
 def connection_summary(params):
