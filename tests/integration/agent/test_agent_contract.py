@@ -69,9 +69,14 @@ def test_same_command_twice_at_once_executes_once(fleet, ctl):
     term = ctl.wait_terminal([cmd["command_id"]], WAIT)[cmd["command_id"]]
     assert term["status"] == "completed"
     time.sleep(1.5)
-    assert client.boots == boots_before + 1
-    assert ctl.statuses(cmd["command_id"]).count("execution_started") == 1
-    assert "failed" not in ctl.statuses(cmd["command_id"])
+    assert client.boots == boots_before + 1  # executed once: one power request, one boot
+    # The second copy is answered by re-announcing whatever ack was latest when it arrived
+    # (accepted or execution_started, depending on timing), so statuses may repeat but never
+    # go backwards and never report a failure.
+    statuses = ctl.statuses(cmd["command_id"])
+    assert list(dict.fromkeys(statuses)) == ["accepted", "execution_started", "completed"], statuses
+    assert "failed" not in statuses
+    assert dedupe_entries(fleet, "c2")[cmd["command_id"]]["status"] == "completed"
 
 
 def test_shutdown_host_completes_and_stays_down_until_power_on(fleet, ctl):
