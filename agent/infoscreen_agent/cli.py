@@ -1,4 +1,4 @@
-"""Command line: ``infoscreen-agent [--config F] run | notify-service-failed UNIT | version``."""
+"""Command line: ``infoscreen-agent [--config F ...] run | notify-service-failed UNIT | version``."""
 
 import argparse
 import logging
@@ -11,7 +11,9 @@ DEFAULT_CONFIG = "/etc/infoscreen-agent/agent.ini"
 
 def _parser():
     parser = argparse.ArgumentParser(prog="infoscreen-agent", description="infoscreen-fleet Pi agent")
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help=f"agent INI file (default {DEFAULT_CONFIG})")
+    parser.add_argument("--config", action="append", metavar="FILE",
+                        help=f"agent INI file (default {DEFAULT_CONFIG}); repeat it to layer files, "
+                             "a later one overriding single keys of an earlier one")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="connect to the broker and serve lifecycle commands (systemd Type=notify)")
     notify = sub.add_parser("notify-service-failed", help="publish a retained service_failed report for UNIT")
@@ -23,6 +25,7 @@ def _parser():
 
 def main(argv=None):
     args = _parser().parse_args(argv)
+    args.config = args.config or [DEFAULT_CONFIG]
     if args.command == "version":
         print(__version__)
         return 0
@@ -36,7 +39,7 @@ def main(argv=None):
     logging.basicConfig(level=getattr(logging, config.log_level, logging.INFO), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "check-config":
-        print(f"{args.config}: ok")
+        print(f"{' + '.join(args.config)}: ok")
         return 0
     if args.command == "notify-service-failed":
         from .notify import publish_service_failed  # noqa: PLC0415

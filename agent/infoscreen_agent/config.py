@@ -2,6 +2,7 @@
 
 import configparser
 import dataclasses
+import os
 import shlex
 
 # How far a controller's clock may run ahead of or behind this client's before expiry checks
@@ -100,26 +101,36 @@ def _get(parser, path, section, key, *, default, kind):
 
 
 def load(path):
-    """Read and check the INI file at ``path``; raise ConfigError naming what to fix."""
+    """Read and check the INI file(s) at ``path``; raise ConfigError naming what to fix.
+
+    ``path`` is one file or a list of files read in order, a later file overriding single
+    keys of an earlier one (a site-wide base plus a per-deployment file; the simulated fleet
+    layers the pi_agent role's file over its own, which keeps the injected faults).
+    """
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    if not paths:
+        raise ConfigError("no agent config given; pass --config FILE")
     # Inline ';' comments are allowed, as in the documented example.
     parser = configparser.ConfigParser(inline_comment_prefixes=(";",), interpolation=None)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            parser.read_file(handle)
-    except OSError as exc:
-        raise ConfigError(f"cannot read agent config {path}: {exc.strerror}; "
-                          "pass --config with a readable file") from None
-    except configparser.Error as exc:
-        raise ConfigError(f"agent config {path} is not valid INI: {exc}") from None
+    for one in paths:
+        try:
+            with open(one, encoding="utf-8") as handle:
+                parser.read_file(handle)
+        except OSError as exc:
+            raise ConfigError(f"cannot read agent config {one}: {exc.strerror}; "
+                              "pass --config with a readable file") from None
+        except configparser.Error as exc:
+            raise ConfigError(f"agent config {one} is not valid INI: {exc}") from None
+    where = str(paths[0]) if len(paths) == 1 else " + ".join(str(p) for p in paths)
     values = {}
     for key, section in _REQUIRED.items():
         value = parser.get(section, key, fallback="").strip()
         if not value:
-            raise ConfigError(f"{path}: [{section}] {key} is missing or empty; set it (see docs/agent.md)")
+            raise ConfigError(f"{where}: [{section}] {key} is missing or empty; set it (see docs/agent.md)")
         values[key] = value
     for key, (section, default, kind) in _OPTIONAL.items():
-        values[key] = _get(parser, path, section, key, default=default, kind=kind)
-    return _check(path, values)
+        values[key] = _get(parser, where, section, key, default=default, kind=kind)
+    return _check(where, values)
 
 
 def _check(path, v):

@@ -19,6 +19,7 @@ ARGUMENT_SPEC = {
     "hosts": {"type": "list", "elements": "str"},
     "client_uuid_var": {"type": "str", "default": "client_uuid"},
     "listen_s": {"type": "float", "default": 65.0},
+    "wait_for": {"type": "str", "default": "health", "choices": ["health", "heartbeat"]},
     "max_heartbeat_age_s": {"type": "float", "default": 90.0},
     "boot_ids": {"type": "dict", "default": {}},
     "since": {"type": "float"},
@@ -60,7 +61,8 @@ class ActionModule(ActionBase):
         try:
             with HealthWatcher(args, clients, connect_timeout_s=args["connect_timeout_s"]) as watcher:
                 if args["mode"] == "snapshot":
-                    seen, listened = watcher.snapshot(args["listen_s"], args["max_heartbeat_age_s"])
+                    seen, listened = watcher.snapshot(args["listen_s"], args["max_heartbeat_age_s"],
+                                                     wait_for=args["wait_for"])
                     result.update(clients=seen, listened_s=round(listened, 1),
                                   needs_recovery=sorted(h for h, r in seen.items() if r["needs_recovery"]),
                                   healthy=sorted(h for h, r in seen.items() if not r["needs_recovery"]))

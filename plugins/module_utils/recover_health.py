@@ -41,12 +41,13 @@ class ClientSeen:
         self.service_failed = None
         self.first_new_boot_mono = None
         self.agent_version = None
+        self.release = None
 
     def as_dict(self, now_mono):
         age = None if self.last_seen_mono is None else round(now_mono - self.last_seen_mono, 1)
         return {"client_uuid": self.client_uuid, "seen": self.last_seen_mono is not None, "heartbeat_age_s": age,
                 "boot_id": self.boot_id, "app_state": self.app_state, "agent_version": self.agent_version,
-                "service_failed": self.service_failed}
+                "release": self.release, "service_failed": self.service_failed}
 
 
 def assess(seen, listened_s, max_heartbeat_age_s):
@@ -142,6 +143,7 @@ class HealthWatcher:
                 seen.last_seen_mono = now
                 seen.boot_id = payload["boot_id"]
                 seen.agent_version = payload.get("agent_version")
+                seen.release = payload.get("release")
                 if kind == "health":
                     seen.health_seen = True
                     seen.app_state = payload.get("app_state")
@@ -151,13 +153,15 @@ class HealthWatcher:
                         seen.first_new_boot_mono = now
             self._cond.notify_all()
 
-    def snapshot(self, listen_s, max_heartbeat_age_s):
-        """Listen up to listen_s (less once every client sent a health message); assess each client."""
+    def snapshot(self, listen_s, max_heartbeat_age_s, wait_for="health"):
+        """Listen up to listen_s (less once every client sent a health message, or any heartbeat or
+        health with wait_for="heartbeat"); assess each client."""
+        done = (lambda s: s.health_seen) if wait_for == "health" else (lambda s: s.last_seen_mono is not None)
         start = time.monotonic()
         deadline = start + listen_s
         with self._cond:
             while time.monotonic() < deadline:
-                if all(s.health_seen for s in self.by_uuid.values()):
+                if all(done(s) for s in self.by_uuid.values()):
                     break
                 self._cond.wait(min(0.2, max(0.0, deadline - time.monotonic())))
             now = time.monotonic()

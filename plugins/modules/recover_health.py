@@ -34,6 +34,14 @@ options:
     description: Longest time a snapshot listens; cover one health interval (the agent's default is 60 s).
     type: float
     default: 65
+  wait_for:
+    description:
+      - What ends a snapshot before O(listen_s) - C(health) (every client sent a health message, which
+        carries C(app_state)) or C(heartbeat) (every client sent a heartbeat or health, enough to read
+        its C(release) and C(boot_id)).
+    type: str
+    choices: [health, heartbeat]
+    default: health
   max_heartbeat_age_s:
     description: A client whose last heartbeat is older than this counts as silent.
     type: float
@@ -97,7 +105,7 @@ broker:
 clients:
   description:
     - Per host. Snapshot keys are client_uuid, seen, heartbeat_age_s, boot_id, app_state, agent_version,
-      service_failed, reasons (list of str) and needs_recovery (bool).
+      release (the label the client reports), service_failed, reasons (list of str) and needs_recovery (bool).
     - wait_reconnect keys are reconnected (bool), reconnect_s, boot_id and boot_id_before.
   returned: always
   type: dict

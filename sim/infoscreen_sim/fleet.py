@@ -72,6 +72,9 @@ class SimClient:
         self.root = Path(spec["root"])
         self.faults = set(spec["faults"])
         self.config_path = self.root / "etc" / "agent.ini"
+        # Where the pi_agent role renders its config under the client's root (its default
+        # pi_agent_config_dir); layered over config_path when present.
+        self.role_config_path = self.root / "etc" / "infoscreen-agent" / "agent.ini"
         self.boot_id_path = self.root / "run" / "boot_id"
         self.request_path = self.root / "run" / "power-request.json"
         self.app_state_path = self.root / "run" / "app_state"
@@ -92,14 +95,23 @@ class SimClient:
         self.events.append((round(time.time(), 3), event))
 
     # agent process ----------------------------------------------------------------------
-    def agent_command(self):
+    def base_agent_command(self):
+        """The agent program this client runs, without its arguments."""
         override = self.root / "etc" / "agent_command.json"
-        if override.exists():  # lets a deployment switch the release a client runs
-            return json.loads(override.read_text()) + ["--config", str(self.config_path), "run"]
+        if override.exists():
+            return json.loads(override.read_text())
         command = self.spec.get("agent_command") or [sys.executable, "-m", "infoscreen_agent"]
-        if isinstance(command, str):
-            command = shlex.split(command)
-        return list(command) + ["--config", str(self.config_path), "run"]
+        return shlex.split(command) if isinstance(command, str) else list(command)
+
+    def agent_command(self):
+        # A deployment (the pi_agent role in simulated-fleet mode) may switch the release a
+        # client runs (agent_command.json) and layer its own config over the fleet's one: the
+        # fleet's file keeps the broker endpoint, the sim paths and the injected faults, the
+        # role's file overrides what it renders (release label, intervals, log level, ...).
+        configs = ["--config", str(self.config_path)]
+        if self.role_config_path.exists():
+            configs += ["--config", str(self.role_config_path)]
+        return self.base_agent_command() + configs + ["run"]
 
     def spawn(self):
         with open(self.log_path, "a", encoding="utf-8") as log:
@@ -249,7 +261,7 @@ class Fleet:
                 "state_dir": str(Path(s["root"]) / "state"), "config_path": str(self.clients[s["name"]].config_path),
                 "boot_id_path": str(self.clients[s["name"]].boot_id_path),
                 "log_path": str(self.clients[s["name"]].log_path),
-                "agent_command": self.clients[s["name"]].agent_command()[:-3], "poe": s["poe"],
+                "agent_command": self.clients[s["name"]].base_agent_command(), "poe": s["poe"],
             } for s in self.specs],
         }
 

@@ -39,6 +39,36 @@ def test_missing_file_says_what_to_do(tmp_path):
         load(str(tmp_path / "nope.ini"))
 
 
+def test_layered_configs_override_single_keys_in_order(tmp_path):
+    write_config(tmp_path, release="1.0.0", heartbeat_interval_s=30)
+    base = tmp_path / "agent.ini"
+    (tmp_path / "sim").mkdir()
+    override = tmp_path / "sim" / "role.ini"
+    override.write_text("[agent]\nrelease = 1.1.0+settings2\n[sim]\n")
+    cfg = load([str(base), str(override)])
+    assert cfg.release == "1.1.0+settings2"  # from the later file
+    assert cfg.heartbeat_interval_s == 30  # kept from the earlier file
+    assert load([str(override), str(base)]).release == "1.0.0"
+    override.write_text("[agent]\nheartbeat_interval_s = soon\n")
+    with pytest.raises(ConfigError) as info:
+        load([str(base), str(override)])
+    assert f"{base} + {override}" in str(info.value) and "heartbeat_interval_s" in str(info.value)
+
+
+def test_cli_accepts_repeated_config(tmp_path):
+    write_config(tmp_path)
+    extra = tmp_path / "extra.ini"
+    extra.write_text("[agent]\nlog_level = debug\n")
+    cmd = [sys.executable, "-m", "infoscreen_agent", "--config", str(tmp_path / "agent.ini"), "--config", str(extra),
+           "check-config"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{tmp_path / 'agent.ini'} + {extra}: ok" in proc.stdout
+    extra.write_text("[agent\n")
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and f"agent config {extra} is not valid INI" in proc.stderr
+
+
 def test_cli_version_and_config_error_exit_codes(tmp_path):
     out = subprocess.run([sys.executable, "-m", "infoscreen_agent", "version"], capture_output=True, text=True,
                          check=True)

@@ -1,8 +1,12 @@
 """Who needs recovery: the pure rules of recover_health.assess, and switch address parsing."""
 
+import json
+import time
+from types import SimpleNamespace
+
 import pytest
 from ansible_collections.infoscreen.fleet.plugins.module_utils.poe_snmp import split_switch_address
-from ansible_collections.infoscreen.fleet.plugins.module_utils.recover_health import assess
+from ansible_collections.infoscreen.fleet.plugins.module_utils.recover_health import HealthWatcher, assess
 
 
 def seen(**overrides):
@@ -60,3 +64,23 @@ def test_reasons_add_up():
 ])
 def test_switch_address_may_carry_the_snmp_port(switch, default, expected):
     assert split_switch_address(switch, default) == expected
+
+
+def _heartbeat_message(client_uuid, release):
+    body = {"client_uuid": client_uuid, "sent_at": "2026-11-27T20:00:00.000Z", "boot_id": "boot-1",
+            "agent_version": "1.0.0", "release": release, "uptime_s": 12.0}
+    return SimpleNamespace(topic=f"infoscreen/{client_uuid}/heartbeat", payload=json.dumps(body).encode())
+
+
+@pytest.mark.parametrize(("wait_for", "ends_early"), [("heartbeat", True), ("health", False)])
+def test_snapshot_reports_the_release_and_ends_on_what_it_waits_for(wait_for, ends_early):
+    uuids = {"pi-a": "0b6f1a52-4e4c-4a8e-9d53-1f0d8a6c2b11", "pi-b": "7c1e2f90-5a3b-4c6d-8e9f-0a1b2c3d4e5f"}
+    watcher = HealthWatcher({}, uuids)
+    watcher._on_message(None, None, _heartbeat_message(uuids["pi-a"], "1.1.0+settings2"))
+    watcher._on_message(None, None, _heartbeat_message(uuids["pi-b"], None))
+    started = time.monotonic()
+    seen_now, listened = watcher.snapshot(0.6, 90, wait_for=wait_for)
+    assert (time.monotonic() - started < 0.5) is ends_early
+    assert seen_now["pi-a"]["release"] == "1.1.0+settings2" and seen_now["pi-a"]["agent_version"] == "1.0.0"
+    assert seen_now["pi-b"]["release"] is None and seen_now["pi-b"]["seen"] is True
+    assert listened >= 0
