@@ -253,6 +253,8 @@ class Fleet:
             "broker": {"host": broker.host, "port": broker.port, "tls": self.tls, "ca_cert": broker.ca_cert,
                        "pid": broker.pid},
             "controller": {"username": broker.controller_username, "password": broker.controller_password},
+            "agent": {"heartbeat_interval_s": float(self.agent_options["agent.heartbeat_interval_s"]),
+                      "health_interval_s": float(self.agent_options["agent.health_interval_s"])},
             "groups": {g: [s["name"] for s in self.specs if s["group"] == g]
                        for g in dict.fromkeys(s["group"] for s in self.specs)},
             "clients": [{

@@ -28,6 +28,36 @@ def load_manifest(path):
     return manifest
 
 
+def pi_agent_vars(manifest):
+    """The pi_agent role's simulated-fleet mode for these clients (docs/agent-role.md).
+
+    With them, playbooks/agent.yml and canary.yml (canary_apply_mode=roles) install releases
+    and render agent.ini under each client's root; the fleet runs the release ``current``
+    names and layers the rendered config over its own (same state, boot id and sim paths,
+    so injected faults and the dedupe store stay).
+    """
+    agent = manifest.get("agent") or {}
+    found = {
+        "pi_agent_system_integration": False,
+        "pi_agent_become": False,
+        "pi_agent_target_root": "{{ infoscreen_sim_root }}",
+        "pi_agent_mqtt_host": "{{ infoscreen_mqtt_host }}",
+        "pi_agent_mqtt_port": "{{ infoscreen_mqtt_port }}",
+        "pi_agent_power_backend": "sim",
+        "pi_agent_state_dir": "/state",
+        "pi_agent_boot_id_path": "/run/boot_id",
+        "pi_agent_sim_request_path": "/run/power-request.json",
+        "pi_agent_sim_app_state_path": "/run/app_state",
+        "pi_agent_release_cache_dir": os.path.join(manifest["workdir"], "release-cache"),
+    }
+    if manifest["broker"].get("ca_cert"):
+        found["pi_agent_mqtt_tls_ca"] = manifest["broker"]["ca_cert"]
+    for key in ("heartbeat_interval_s", "health_interval_s"):
+        if key in agent:  # the role renders whole seconds
+            found[f"pi_agent_{key}"] = max(1, round(agent[key]))
+    return found
+
+
 def inventory(manifest, python_interpreter):
     """Group infoscreen_clients with one child group per wave (canary, wave1, ...)."""
     children = {}
@@ -44,6 +74,7 @@ def inventory(manifest, python_interpreter):
     return {
         "all": {
             "vars": {
+                **pi_agent_vars(manifest),
                 "infoscreen_fleet_manifest": manifest["manifest_path"],
                 "infoscreen_mqtt_host": manifest["broker"]["host"],
                 "infoscreen_mqtt_port": manifest["broker"]["port"],
