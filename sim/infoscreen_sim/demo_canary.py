@@ -5,7 +5,15 @@ in groups canary / wave1 / wave2, rolls release ``--release`` out with
 ``ansible-playbook playbooks/canary.yml`` (per wave: record, apply, reboot drill, gate),
 writes the rollout report (console table, JSON, HTML) and brings everything down.
 
-    python -m infoscreen_sim.demo_canary [--clients 40] [--faults] [--report-dir DIR]
+    python -m infoscreen_sim.demo_canary [--clients 40] [--faults] [--apply-mode roles|simulated]
+                                         [--report-dir DIR]
+
+``--apply-mode roles`` installs release 1.0.0 on every client with
+``playbooks/agent.yml`` first (the pi_agent role in simulated-fleet mode: own virtualenv,
+config, ``current`` pointer), reboots them onto it, then canary.yml applies release 1.1.0
+with the same role and rolls back through its rollback entry point. ``simulated`` skips the
+role and writes the label and settings into each client's agent.ini (the default: the roles
+mode runs the pi_agent role on every simulated client twice, which takes minutes for 40).
 
 ``--faults`` injects a failing client into the canary group (helper_fails: its reboot
 helper fails), so the gate fires, the canary is rolled back and the playbook exits 2.
@@ -27,6 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 RELEASE = {"label": "1.1.0+settings2+ssd2", "agent_version": "1.1.0", "ssd_profile_version": 2,
            "settings": {"pi_agent_heartbeat_interval_s": 3}}
 OLD_RELEASE = "1.0.0+settings1+ssd1"
+FIRST_AGENT_VERSION = "1.0.0"
 
 
 def canary_env(fleet, ledger, report_dir, extra=None):
@@ -48,12 +57,31 @@ def canary_env(fleet, ledger, report_dir, extra=None):
     return env
 
 
-def canary_command(fleet, release, *args, time_scale=1.0, drill_timeout_s=None):
-    extra = {"canary_release": release, "canary_apply_mode": "simulated", "canary_time_scale": time_scale}
+def canary_command(fleet, release, *args, time_scale=1.0, drill_timeout_s=None, apply_mode="simulated"):
+    extra = {"canary_release": release, "canary_apply_mode": apply_mode, "canary_time_scale": time_scale}
     if drill_timeout_s:
         extra["canary_drill_timeout_s"] = drill_timeout_s
     return ["ansible-playbook", "-i", str(fleet.inventory_path), str(REPO / "playbooks" / "canary.yml"),
             "-e", json.dumps(extra), *args]
+
+
+def install_first_release(fleet, workdir):
+    """Release 1.0.0 (this checkout) on every client with the pi_agent role, then a reboot onto it."""
+    print(f"== ansible-playbook playbooks/agent.yml: release {FIRST_AGENT_VERSION} ({OLD_RELEASE}) on every client "
+          "(pi_agent role, simulated-fleet mode)", flush=True)
+    started = time.monotonic()
+    env = canary_env(fleet, Path(workdir) / "ledger.sqlite3", workdir)
+    proc = subprocess.run(["ansible-playbook", "-i", str(fleet.inventory_path), str(REPO / "playbooks" / "agent.yml"),
+                           "-e", f"pi_agent_build_version={FIRST_AGENT_VERSION}",
+                           "-e", f"pi_agent_release_label={OLD_RELEASE}"],
+                          cwd=REPO, env=env, check=False, capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(proc.stdout[-6000:] + proc.stderr[-2000:], flush=True)
+        raise SystemExit(f"playbooks/agent.yml failed (exit {proc.returncode}); see the output above")
+    for name in fleet.clients:
+        fleet.power_cycle(name)
+    fleet.wait_ready(timeout=300)
+    print(f"   installed and rebooted in {time.monotonic() - started:.1f} s", flush=True)
 
 
 def run(args, workdir):
@@ -69,7 +97,13 @@ def run(args, workdir):
                agent_options={"agent.heartbeat_interval_s": 2, "agent.health_interval_s": 5,
                               "agent.release": OLD_RELEASE}) as fleet:
         print(f"   fleet ready in {fleet.ready_seconds:.1f} s; inventory {fleet.inventory_path}", flush=True)
-        cmd = canary_command(fleet, RELEASE, time_scale=args.time_scale, drill_timeout_s=60)
+        release = RELEASE
+        if args.apply_mode == "roles":
+            install_first_release(fleet, workdir)
+            settings = {**RELEASE["settings"], "pi_agent_build_version": RELEASE["agent_version"]}
+            release = dict(RELEASE, settings=settings)
+        cmd = canary_command(fleet, release, time_scale=args.time_scale, drill_timeout_s=60,
+                             apply_mode=args.apply_mode)
         print(f"== ansible-playbook playbooks/canary.yml: release {OLD_RELEASE} -> {RELEASE['label']}", flush=True)
         play_started = time.monotonic()
         proc = subprocess.run(cmd, cwd=REPO, env=canary_env(fleet, Path(workdir) / "ledger.sqlite3", report_dir),
@@ -93,6 +127,8 @@ def main(argv=None):
     parser.add_argument("--time-scale", type=float, default=0.2,
                         help="real seconds per simulated Pi second (default %(default)s)")
     parser.add_argument("--faults", action="store_true", help="inject a failing canary client (the gate fires)")
+    parser.add_argument("--apply-mode", choices=["roles", "simulated"], default="simulated",
+                        help="how canary.yml applies the release (default %(default)s; see docs/canary.md)")
     parser.add_argument("--report-dir", help="where the HTML/JSON report goes (default: the scratch folder)")
     parser.add_argument("--workdir", help="scratch folder (default: a new temporary one, removed at the end)")
     args = parser.parse_args(argv)
