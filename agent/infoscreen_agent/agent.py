@@ -33,6 +33,18 @@ from .store import StateStore
 LOG = logging.getLogger("infoscreen_agent")
 TICK_S = 1.0
 _HOST_ACTIONS = {"reboot_host": "reboot_not_observed", "shutdown_host": "shutdown_not_observed"}
+# Longest wait for the broker's PUBACK of execution_started before the helper runs.
+EXECUTION_STARTED_FLUSH_S = 2.0
+
+
+def _wait_delivered(sent, timeout_s):
+    """Wait up to timeout_s in all for the PUBACKs of ``sent`` (paho MQTTMessageInfo)."""
+    deadline = time.monotonic() + timeout_s
+    for info in sent:
+        try:
+            info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+        except (RuntimeError, ValueError):  # not connected or not queued: nothing to wait for
+            return
 
 try:
     import paho.mqtt.client as mqtt
@@ -210,7 +222,11 @@ class Agent:
             self._deadline_mono = time.monotonic() + deadline_s
             self.store.set_pending(self._pending)
             self.store.record(command_id, action, "execution_started", executed=True)
-            self._publish_ack(command_id, "execution_started")
+            sent = self._publish_ack(command_id, "execution_started")
+        # A reboot or shutdown ends this process: give the execution_started ack a moment to
+        # reach the broker first (PUBACK), so the controller sees every phase. Bounded, and
+        # immediate when offline: the outcome is on disk and is announced after the boot.
+        _wait_delivered(sent, EXECUTION_STARTED_FLUSH_S)
         self.executions += 1
         LOG.info("executing %s for command %s", action, command_id)
         try:
@@ -238,13 +254,13 @@ class Agent:
     def _publish_terminal(self):
         pending = self._pending
         term = pending["terminal"]
-        mids = self._publish_ack(pending["command_id"], term["status"], term["error_code"], term["error_message"])
-        if not mids:  # acks dropped on purpose (sim fault): nothing will ever be confirmed
+        sent = self._publish_ack(pending["command_id"], term["status"], term["error_code"], term["error_message"])
+        if not sent:  # acks dropped on purpose (sim fault): nothing will ever be confirmed
             self._pending = None
             self.store.clear_pending()
             return
-        for mid in mids:
-            self._awaiting[mid] = pending["command_id"]
+        for info in sent:
+            self._awaiting[info.mid] = pending["command_id"]
 
     def _publish_ack(self, command_id, status_, code=None, message=None):
         ack = validate("ack", make_ack(command_id, status_, code, message))
@@ -252,11 +268,7 @@ class Agent:
             LOG.warning("sim fault drop_acks: not publishing %s ack for %s", status_, command_id)
             return []
         body = json.dumps(ack)
-        mids = []
-        for topic in ack_topics(self.uuid):
-            info = self.client.publish(topic, body, qos=1, retain=False)
-            mids.append(info.mid)
-        return mids
+        return [self.client.publish(topic, body, qos=1, retain=False) for topic in ack_topics(self.uuid)]
 
     # timers (main thread) ---------------------------------------------------------------
     def _check_pending(self):

@@ -13,13 +13,19 @@ class RecordingClient:
         self.published = []
         self.connected = True
         self.puback_to = None
+        self.waits = []  # (topic, ack status, timeout) of every wait_for_publish
         self._mids = itertools.count(1)
 
     def publish(self, topic, payload, qos=0, retain=False):
         self.published.append({"topic": topic, "payload": json.loads(payload), "qos": qos, "retain": retain})
 
+        waits = self.waits
+
         class Info:
             mid = next(self._mids)
+
+            def wait_for_publish(self, timeout=None):  # paho: blocks until the PUBACK (or timeout)
+                waits.append((topic, json.loads(payload)["status"] if "ack" in topic else None, timeout))
 
         if self.puback_to is not None:  # the broker's PUBACK, as paho's on_publish would report it
             self.puback_to._on_publish(self, None, Info.mid)

@@ -59,6 +59,22 @@ def test_pending_command_and_boot_id_are_on_disk_before_the_helper_runs(tmp_path
     assert seen[0]["boot_id"] == "boot-1"
 
 
+def test_execution_started_is_delivered_before_the_helper_runs(tmp_path):
+    waited_before_invoke = []
+
+    class PeekingBackend(RecordingBackend):
+        def invoke(self, action, command_id):
+            waited_before_invoke.extend(agent.client.waits)
+            super().invoke(action, command_id)
+
+    agent = make_agent(tmp_path, backend=PeekingBackend())
+    agent.handle_command(raw(make_command(UUID, "reboot_host")))
+    drain(agent)
+    # Both ack topics' execution_started PUBACKs were awaited, within the bounded flush time.
+    assert [(status, 0 < timeout <= 2.0) for _topic, status, timeout in waited_before_invoke] == [
+        ("execution_started", True), ("execution_started", True)]
+
+
 def test_duplicate_is_reannounced_not_executed(tmp_path):
     agent = make_agent(tmp_path)
     cmd = make_command(UUID, "restart_app")
