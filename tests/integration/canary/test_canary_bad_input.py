@@ -1,0 +1,49 @@
+"""canary.yml refuses bad options in its first play (localhost), before any client is
+touched: the message names what is wrong and says nothing was changed. No broker needed:
+nothing gets that far."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration]
+
+REPO = Path(__file__).resolve().parents[3]
+UUIDS = [f"0b6f1a52-4e4c-4a8e-9d53-1f0d8a6c2b1{i}" for i in range(3)]
+
+
+def run(tmp_path, extra):
+    inventory = {"all": {"children": {"infoscreen_clients": {
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+        "children": {group: {"hosts": {f"pi-{i}": {"client_uuid": UUIDS[i]}}}
+                     for i, group in enumerate(["canary", "wave1", "wave2"])}}}}}
+    path = tmp_path / "inventory.json"
+    path.write_text(json.dumps(inventory))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    proc = subprocess.run(["ansible-playbook", "-i", str(path), str(REPO / "playbooks" / "canary.yml"),
+                           "-e", json.dumps(extra)], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(("extra", "words"), [
+    ({"canary_release": {"label": "2.0", "settings": {"pi_agent_no_such_thing": 1}}},
+     "pi_agent_no_such_thing - each key must be a pi_agent_* variable"),
+    ({"canary_release": {"label": "2.0", "settings": {"pi_agent_release_label": "x"}}},
+     "pi_agent_release_label - each key must be a pi_agent_* variable"),
+    ({"canary_release": {"label": "2.0", "ssd_profile_version": "two"}}, "must be empty or a positive integer"),
+    ({"canary_release": {"label": "2.0"}, "canary_apply_mode": "magic"}, "(simulated or roles)"),
+    ({"canary_release": {"label": "2.0"}, "canary_apply_mode": "simulated"},
+     "infoscreen_sim_root (the simulated client root) must be set"),
+])
+def test_bad_options_fail_before_any_client_is_touched(tmp_path, extra, words):
+    rc, out = run(tmp_path, extra)
+    assert rc != 0, out
+    assert words in " ".join(out.split()), out[-3000:]
+    assert "Nothing was changed" in out or "Fix the inventory" in out
+    assert "PLAY [Roll the release out wave by wave]" not in out
