@@ -32,7 +32,7 @@ import paho.mqtt.client as mqtt
 
 from .broker import LocalBroker
 from .faults import DEFAULT_SLOW_BOOT_S, FAULTS, BootTime, FleetSpecError, check_faults
-from .manifest import MANIFEST_FORMAT, load_manifest, write, write_private
+from .manifest import CLIENT_PATHS, MANIFEST_FORMAT, load_manifest, write, write_private
 
 TICK_S = 0.1
 STOP_GRACE_S = 5.0
@@ -71,14 +71,14 @@ class SimClient:
         self.client_uuid = spec["client_uuid"]
         self.root = Path(spec["root"])
         self.faults = set(spec["faults"])
-        self.config_path = self.root / "etc" / "agent.ini"
-        # Where the pi_agent role renders its config under the client's root (its default
-        # pi_agent_config_dir); layered over config_path when present.
-        self.role_config_path = self.root / "etc" / "infoscreen-agent" / "agent.ini"
-        self.boot_id_path = self.root / "run" / "boot_id"
-        self.request_path = self.root / "run" / "power-request.json"
-        self.app_state_path = self.root / "run" / "app_state"
-        self.log_path = self.root / "log" / "agent.log"
+        self.config_path = self.root / CLIENT_PATHS["config"]
+        self.role_config_path = self.root / CLIENT_PATHS["role_config"]  # layered over config_path
+        self.agent_command_path = self.root / CLIENT_PATHS["agent_command"]
+        self.state_dir = self.root / CLIENT_PATHS["state_dir"]
+        self.boot_id_path = self.root / CLIENT_PATHS["boot_id"]
+        self.request_path = self.root / CLIENT_PATHS["power_request"]
+        self.app_state_path = self.root / CLIENT_PATHS["app_state"]
+        self.log_path = self.root / CLIENT_PATHS["log"]
         self.state = "off"  # off|booting|running|stopping|restarting|hung|dead|powered_off
         self.proc = None
         self.boot_id = None
@@ -97,9 +97,8 @@ class SimClient:
     # agent process ----------------------------------------------------------------------
     def base_agent_command(self):
         """The agent program this client runs, without its arguments."""
-        override = self.root / "etc" / "agent_command.json"
-        if override.exists():
-            return json.loads(override.read_text())
+        if self.agent_command_path.exists():
+            return json.loads(self.agent_command_path.read_text())
         command = self.spec.get("agent_command") or [sys.executable, "-m", "infoscreen_agent"]
         return shlex.split(command) if isinstance(command, str) else list(command)
 
@@ -217,14 +216,14 @@ class Fleet:
 
     # setup ------------------------------------------------------------------------------
     def _write_client_files(self, client, broker):
-        for sub in ("etc", "run", "state", "log"):
-            (client.root / sub).mkdir(parents=True, exist_ok=True)
-        os.chmod(client.root / "state", 0o700)
+        for path in (client.config_path.parent, client.boot_id_path.parent, client.state_dir, client.log_path.parent):
+            path.mkdir(parents=True, exist_ok=True)
+        os.chmod(client.state_dir, 0o700)
         options = dict(self.agent_options)
         options.update({
             "mqtt.host": broker.host, "mqtt.port": broker.port, "mqtt.username": client.client_uuid,
             "mqtt.password": client.spec["password"], "mqtt.tls_ca": broker.ca_cert or "",
-            "agent.client_uuid": client.client_uuid, "agent.state_dir": client.root / "state",
+            "agent.client_uuid": client.client_uuid, "agent.state_dir": client.state_dir,
             "agent.power_backend": "sim", "agent.boot_id_path": client.boot_id_path,
             "sim.request_path": client.request_path, "sim.app_state_path": client.app_state_path,
             "sim.helper_fails": "helper_fails" in client.faults, "sim.drop_acks": "drops_acks" in client.faults,
@@ -257,14 +256,17 @@ class Fleet:
                       "health_interval_s": float(self.agent_options["agent.health_interval_s"])},
             "groups": {g: [s["name"] for s in self.specs if s["group"] == g]
                        for g in dict.fromkeys(s["group"] for s in self.specs)},
-            "clients": [{
-                "name": s["name"], "client_uuid": s["client_uuid"], "username": s["client_uuid"],
-                "password": s["password"], "group": s["group"], "faults": s["faults"], "root": s["root"],
-                "state_dir": str(Path(s["root"]) / "state"), "config_path": str(self.clients[s["name"]].config_path),
-                "boot_id_path": str(self.clients[s["name"]].boot_id_path),
-                "log_path": str(self.clients[s["name"]].log_path),
-                "agent_command": self.clients[s["name"]].base_agent_command(), "poe": s["poe"],
-            } for s in self.specs],
+            "clients": [self._client_entry(s) for s in self.specs],
+        }
+
+    def _client_entry(self, spec):
+        client = self.clients[spec["name"]]
+        return {
+            "name": spec["name"], "client_uuid": spec["client_uuid"], "username": spec["client_uuid"],
+            "password": spec["password"], "group": spec["group"], "faults": spec["faults"], "root": spec["root"],
+            "state_dir": str(client.state_dir), "config_path": str(client.config_path),
+            "boot_id_path": str(client.boot_id_path), "log_path": str(client.log_path),
+            "agent_command": client.base_agent_command(), "poe": spec["poe"],
         }
 
     def _save_manifest(self):

@@ -9,6 +9,19 @@ import os
 
 MANIFEST_FORMAT = "infoscreen-fleet-manifest/1"
 CLIENTS_GROUP = "infoscreen_clients"
+# Where a simulated client keeps its files, relative to its root. The fleet and the pi_agent
+# role's simulated-fleet variables (pi_agent_vars) both take them from here.
+CLIENT_PATHS = {
+    "config": "etc/agent.ini",
+    # The pi_agent role's agent.ini (its default pi_agent_config_dir), layered over "config".
+    "role_config": "etc/infoscreen-agent/agent.ini",
+    "agent_command": "etc/agent_command.json",
+    "state_dir": "state",
+    "boot_id": "run/boot_id",
+    "power_request": "run/power-request.json",
+    "app_state": "run/app_state",
+    "log": "log/agent.log",
+}
 
 
 def write_private(path, text):
@@ -44,10 +57,11 @@ def pi_agent_vars(manifest):
         "pi_agent_mqtt_host": "{{ infoscreen_mqtt_host }}",
         "pi_agent_mqtt_port": "{{ infoscreen_mqtt_port }}",
         "pi_agent_power_backend": "sim",
-        "pi_agent_state_dir": "/state",
-        "pi_agent_boot_id_path": "/run/boot_id",
-        "pi_agent_sim_request_path": "/run/power-request.json",
-        "pi_agent_sim_app_state_path": "/run/app_state",
+        "pi_agent_state_dir": "/" + CLIENT_PATHS["state_dir"],
+        "pi_agent_boot_id_path": "/" + CLIENT_PATHS["boot_id"],
+        "pi_agent_sim_request_path": "/" + CLIENT_PATHS["power_request"],
+        "pi_agent_sim_app_state_path": "/" + CLIENT_PATHS["app_state"],
+        "pi_agent_sim_agent_command_path": "/" + CLIENT_PATHS["agent_command"],
         "pi_agent_release_cache_dir": os.path.join(manifest["workdir"], "release-cache"),
     }
     if manifest["broker"].get("ca_cert"):

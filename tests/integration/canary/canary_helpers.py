@@ -11,8 +11,8 @@ FLEET = {"time_scale": 0.02, "boot_time": "uniform:20:60",
          "agent_options": {"agent.heartbeat_interval_s": 2, "agent.health_interval_s": 5, "agent.release": OLD}}
 
 
-def heartbeat_releases(ctl, uuids, timeout=20.0):
-    """The release label of each client's first heartbeat published from now on."""
+def next_heartbeats(ctl, uuids, timeout=20.0):
+    """Each client's first heartbeat published from now on: {client_uuid: body}."""
     since = time.monotonic()
     found = {}
 
@@ -21,13 +21,18 @@ def heartbeat_releases(ctl, uuids, timeout=20.0):
             parts = topic.split("/")
             if mono <= since or parts[-1] != "heartbeat" or parts[1] not in uuids or parts[1] in found:
                 continue
-            found[parts[1]] = json.loads(payload).get("release")
+            found[parts[1]] = json.loads(payload)
         return len(found) == len(uuids)
 
     ctl.wait_for(fresh, timeout)
     missing = set(uuids) - set(found)
     assert not missing, f"no heartbeat within {timeout} s from {sorted(missing)}"
     return found
+
+
+def heartbeat_releases(ctl, uuids, timeout=20.0):
+    """The release label of each client's first heartbeat published from now on."""
+    return {client_uuid: body.get("release") for client_uuid, body in next_heartbeats(ctl, uuids, timeout).items()}
 
 
 def agent_ini(fleet, name):

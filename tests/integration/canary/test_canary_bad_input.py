@@ -3,16 +3,13 @@ touched: the message names what is wrong and says nothing was changed. No broker
 nothing gets that far."""
 
 import json
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from fixtures.pi_agent import run_ansible_playbook
 
 pytestmark = [pytest.mark.integration]
 
-REPO = Path(__file__).resolve().parents[3]
 UUIDS = [f"0b6f1a52-4e4c-4a8e-9d53-1f0d8a6c2b1{i}" for i in range(3)]
 
 
@@ -23,12 +20,8 @@ def run(tmp_path, extra):
                      for i, group in enumerate(["canary", "wave1", "wave2"])}}}}}
     path = tmp_path / "inventory.json"
     path.write_text(json.dumps(inventory))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    proc = subprocess.run(["ansible-playbook", "-i", str(path), str(REPO / "playbooks" / "canary.yml"),
-                           "-e", json.dumps(extra)], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
-    return proc.returncode, proc.stdout + proc.stderr
+    rc, output, _recap = run_ansible_playbook(path, "canary.yml", "-e", json.dumps(extra), timeout=300)
+    return rc, output
 
 
 @pytest.mark.parametrize(("extra", "words"), [

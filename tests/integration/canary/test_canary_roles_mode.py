@@ -4,12 +4,11 @@ switched), the drill reboots the clients onto it, and a rollback goes back throu
 role's rollback entry point. The fleet runs whatever release `current` names and layers the
 role's config over its own, so the heartbeat shows what really runs."""
 
-import json
 import os
 from pathlib import Path
 
 import pytest
-from canary_helpers import FLEET, OLD, heartbeat_releases
+from canary_helpers import FLEET, OLD, next_heartbeats
 from fixtures.pi_agent import run_agent_playbook
 
 pytestmark = [pytest.mark.integration]
@@ -25,19 +24,14 @@ def current(fleet, name):
 
 
 def role_config(fleet, name):
-    return (Path(fleet.clients[name].root) / "etc/infoscreen-agent/agent.ini").read_text()
+    return fleet.clients[name].role_config_path.read_text()
 
 
 def heartbeats(ctl, fleet, names, timeout=30.0):
     """(release, agent_version) of each named client's next heartbeat."""
     wanted = {fleet.clients[n].client_uuid: n for n in names}
-    labels = heartbeat_releases(ctl, wanted, timeout=timeout)
-    versions = {}
-    for _mono, topic, payload in reversed(list(ctl.messages)):
-        client_uuid = topic.split("/")[1]
-        if topic.endswith("/heartbeat") and client_uuid in wanted and client_uuid not in versions:
-            versions[client_uuid] = json.loads(payload)["agent_version"]
-    return {wanted[u]: (labels[u], versions[u]) for u in wanted}
+    return {wanted[u]: (body.get("release"), body["agent_version"])
+            for u, body in next_heartbeats(ctl, wanted, timeout=timeout).items()}
 
 
 def test_roles_mode_rolls_back_through_the_role_then_passes_on_a_clean_wave(fleet_factory, run_canary,

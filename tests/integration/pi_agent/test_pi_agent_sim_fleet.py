@@ -92,23 +92,19 @@ def test_upgrade_then_rollback_runs_the_release_in_the_client_root(fleet, tmp_pa
         (tmp_path / "b").mkdir()
         vars_b = write_sim_agent_vars(tmp_path / "b", pi_agent_build_version=RELEASE_B,
                                       pi_agent_release_cache_dir=str(tmp_path / "a" / "release-cache"))
-        rc, out, recap = run_agent_playbook(fleet.inventory_path, "-e", "pi_agent_action=upgrade", "-e", f"@{vars_b}",
-                                            "--limit", canary)
-        assert rc == 0, out[-4000:]
-        assert pointer(fleet, canary) == f"releases/{RELEASE_B}"
-        assert pointer(fleet, canary, "previous") == f"releases/{RELEASE_A}"
-        reboot_and_wait(fleet, [canary])
-        expected = {uuids[n]: (RELEASE_B if n == canary else RELEASE_A) for n in names}
-        assert versions.wait_for(expected) == expected
+        def switch_canary(action, current, previous):
+            """Run one entry point on the canary, check its pointers, reboot it onto the release."""
+            rc, out, _recap = run_agent_playbook(fleet.inventory_path, "-e", f"pi_agent_action={action}",
+                                                 "-e", f"@{vars_b}", "--limit", canary)
+            assert rc == 0, out[-4000:]
+            assert pointer(fleet, canary) == f"releases/{current}"
+            assert pointer(fleet, canary, "previous") == f"releases/{previous}"
+            reboot_and_wait(fleet, [canary])
+            expected = {uuids[n]: (current if n == canary else RELEASE_A) for n in names}
+            assert versions.wait_for(expected) == expected
 
-        rc, out, recap = run_agent_playbook(fleet.inventory_path, "-e", "pi_agent_action=rollback", "-e", f"@{vars_b}",
-                                            "--limit", canary)
-        assert rc == 0, out[-4000:]
-        assert pointer(fleet, canary) == f"releases/{RELEASE_A}"
-        assert pointer(fleet, canary, "previous") == f"releases/{RELEASE_B}"
-        reboot_and_wait(fleet, [canary])
-        expected = {uuids[n]: RELEASE_A for n in names}
-        assert versions.wait_for(expected) == expected
+        switch_canary("upgrade", RELEASE_B, RELEASE_A)
+        switch_canary("rollback", RELEASE_A, RELEASE_B)
     finally:
         versions.close()
 
