@@ -44,9 +44,12 @@ def publish_service_failed(config, unit, timeout_s=15.0):
     except (OSError, ValueError):
         boot_id = None
     body = json.dumps(build(config.client_uuid, unit, boot_id))
-    # A separate client id: this must not take over the running agent's session.
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{config.client_uuid}-notify",
-                         clean_session=True)
+    # The broker binds each client account to its own client id (docs/broker.md "Client ids"),
+    # so this shares the agent's id and briefly takes its session over. It resumes the session
+    # (clean_session False, so the agent's subscriptions and queued commands survive) and never
+    # acknowledges a command delivered meanwhile: the broker redelivers it to the agent.
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=config.client_uuid,
+                         clean_session=False, manual_ack=True)
     client.username_pw_set(config.username, config.password)
     if config.tls_ca:
         client.tls_set(ca_certs=config.tls_ca)

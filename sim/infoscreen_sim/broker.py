@@ -20,8 +20,9 @@ secrets are no_log) and ``mosquitto.log``. Started as root, the local config say
 ``user root`` so mosquitto does not drop to a user that cannot read the scratch folder.
 
 ``check_acl_matrix`` connects every client and the controller and reports every ACL rule
-that does not hold; ``python -m infoscreen_sim.broker check-acl`` runs it from the command
-line (the molecule scenario uses it against the broker installed in its instance).
+that does not hold, and every client account that could take over another's client id;
+``python -m infoscreen_sim.broker check-acl`` runs it from the command line (the molecule
+scenario uses it against the broker installed in its instance).
 """
 
 import argparse
@@ -104,13 +105,24 @@ def make_test_ca(directory):
     return {"ca": str(ca_crt), "cert": str(crt), "key": str(key)}
 
 
-def try_connect(host, port, username, password, *, ca_cert=None, timeout=5.0, client_id=None):
+def own_client_id(username, prefix="probe"):
+    """The client id an account may use: a client account (username = its client_uuid) only its
+    own (the broker binds it, docs/broker.md "Client ids"); the controller a fresh one."""
+    try:
+        if username and str(uuid.UUID(username)) == username:
+            return username
+    except ValueError:
+        pass
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def try_connect(host, port, username, password, *, ca_cert=None, timeout=5.0, client_id=None, clean_session=True):
     """Connect once and disconnect. Returns the CONNACK reason as a string ('Success' on success).
 
     Raises OSError/TimeoutError when nothing answers.
     """
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"probe-{uuid.uuid4().hex[:12]}",
-                         protocol=mqtt.MQTTv311)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or own_client_id(username),
+                         protocol=mqtt.MQTTv311, clean_session=clean_session)
     if username is not None:
         client.username_pw_set(username, password)
     if ca_cert:
@@ -318,7 +330,7 @@ class _Recorder:
     def __init__(self, host, port, username, password, ca_cert=None):
         self.received = []
         self._lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"acl-{uuid.uuid4().hex[:12]}",
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=own_client_id(username, "acl"),
                                   protocol=mqtt.MQTTv311)
         self.client.username_pw_set(username, password)
         if ca_cert:
@@ -416,10 +428,32 @@ def check_acl_matrix(host, port, controller_username, controller_password, clien
         everyone = set(got_ctl).union(*(r.payloads() for r in recorders.values()))
         for token in sorted(denied & everyone):
             problems.append(f"denied publish was delivered: {token}")
+        problems += check_takeover(host, port, clients, ca_cert=ca_cert)
     finally:
         controller.close()
         for rec in recorders.values():
             rec.close()
+    return problems
+
+
+def check_takeover(host, port, clients, *, ca_cert=None):
+    """Each client account presents the next client's id, then a foreign id: both must be refused.
+
+    Returns violations. A refused attempt is harmless, an accepted one would have kicked the
+    owner off and taken over its session and queued command (docs/broker.md "Client ids").
+    """
+    problems = []
+    if len(clients) < 2:
+        return problems
+    for index, client in enumerate(clients):
+        victim = clients[(index + 1) % len(clients)]
+        for target in (victim["client_uuid"], f"foreign-{uuid.uuid4().hex[:8]}"):
+            for clean in (True, False):
+                reason = try_connect(host, port, client["client_uuid"], client["password"], ca_cert=ca_cert,
+                                     client_id=target, clean_session=clean)
+                if reason == "Success":
+                    problems.append(f"client {client['client_uuid']} took over client id {target} "
+                                    f"(clean_session {clean})")
     return problems
 
 

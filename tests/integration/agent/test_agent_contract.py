@@ -12,6 +12,7 @@ import time
 
 import pytest
 from infoscreen_agent.contract import make_command, utcnow, validate
+from infoscreen_agent.store import read_entries
 from infoscreen_sim.controller import SimController
 
 pytestmark = pytest.mark.integration
@@ -38,8 +39,7 @@ def uuid_of(fleet, name):
 
 
 def dedupe_entries(fleet, name):
-    path = fleet.clients[name].root / "state" / "commands.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    return read_entries(str(fleet.clients[name].root / "state"))
 
 
 def test_reboot_host_completes_with_new_boot_id_and_is_not_rerun_after_reboot(fleet, ctl):
@@ -194,7 +194,8 @@ def test_a_client_cannot_read_or_ack_for_another_client(fleet, ctl):
     c8 = next(c for c in fleet.manifest["clients"] if c["name"] == "c8")
     # c7's own credentials, in a client that subscribes to everything of c8's it can name.
     spy = SimController({"broker": {"host": host, "port": port},
-                         "controller": {"username": c7["username"], "password": c7["password"]}}, clean_session=True)
+                         "controller": {"username": c7["username"], "password": c7["password"]}},
+                        client_id=c7["client_uuid"], clean_session=True)  # the only id c7's account may use
     try:
         for topic in ("commands", "command", "#"):
             spy.client.subscribe(f"infoscreen/{c8['client_uuid']}/{topic}", qos=1)

@@ -1,11 +1,21 @@
 """A small paho client for the broker tests: connects, subscribes, remembers what arrives."""
 
+import re
 import ssl
 import threading
 import time
 import uuid
 
 import paho.mqtt.client as mqtt
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def default_client_id(username):
+    """A client account may only use its own id (its client_uuid); anyone else gets a fresh one."""
+    if username and UUID_RE.match(username):
+        return username
+    return f"t-{uuid.uuid4().hex[:10]}"
 
 
 class Probe:
@@ -14,7 +24,7 @@ class Probe:
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self.reason = None
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"t-{uuid.uuid4().hex[:10]}",
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or default_client_id(username),
                                   protocol=mqtt.MQTTv311, clean_session=clean_session)
         if username is not None:
             self.client.username_pw_set(username, password)

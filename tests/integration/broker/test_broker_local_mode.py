@@ -67,7 +67,7 @@ def test_restart_rerender_and_password_rotation(local_broker):
     # Restart: same port, and a QoS 1 command queued for an offline persistent session survives.
     me = clients[0]
     topic = f"infoscreen/{me['client_uuid']}/commands"
-    session = dict(client_id=f"pi-{me['client_uuid']}", clean_session=False)
+    session = dict(client_id=me["client_uuid"], clean_session=False)
     probe = Probe(broker, me["client_uuid"], me["password"], **session)
     probe.subscribe(topic)
     probe.close()
