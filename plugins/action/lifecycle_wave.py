@@ -23,6 +23,7 @@ display = Display()
 ARGUMENT_SPEC = {
     "command": {"type": "str", "required": True, "choices": list(contract.ACTIONS)},
     "hosts": {"type": "list", "elements": "str"},
+    "absent_hosts": {"type": "list", "elements": "str", "default": []},
     "client_uuid_var": {"type": "str", "default": "client_uuid"},
     "validity_s": {"type": "int", "default": 240},
     "timeout_s": {"type": "float"},
@@ -64,7 +65,9 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("reason must be at most 2000 characters (contract v1)")
 
         hosts = args["hosts"] if args["hosts"] is not None else list(task_vars.get("ansible_play_batch") or [])
+        absent_names = [host for host in dict.fromkeys(args["absent_hosts"]) if host not in hosts]
         pairs = [(host, self._client_uuid(task_vars, host, args["client_uuid_var"])) for host in hosts]
+        absent = [(host, self._client_uuid(task_vars, host, args["client_uuid_var"])) for host in absent_names]
         play = self._task.get_play() if hasattr(self._task, "get_play") else None
         rollout_id = args["rollout_id"] or f"play-{getattr(play, '_uuid', None) or self._task._uuid}"
         # Retry safety: the request key is stable across retries of this task in this run
@@ -82,7 +85,8 @@ class ActionModule(ActionBase):
             rollout_id=rollout_id, reannounce_s=args["reannounce_s"])
         try:
             with Ledger(args["ledger"]) as ledger:
-                wave = run_wave(pairs, options, ledger, args, progress=display.display, warn=display.warning)
+                wave = run_wave(pairs, options, ledger, args, progress=display.display, warn=display.warning,
+                                absent=absent)
                 ledger_path = ledger.path
         except LedgerError as exc:
             raise AnsibleActionFail(str(exc)) from exc

@@ -1,9 +1,10 @@
 """Action plugin infoscreen.fleet.wave_gate: decide whether the remaining waves may run.
 
-Reads the wave's counts from the ledger, applies the gate
-((failed + timed_out) / executed > threshold, strictly, judged from min_executed on),
-records the decision in the ledger and returns it. It never fails the host itself: the
-playbook ends the play (meta: end_play) when ``stop`` is true.
+Reads the wave's counts from the ledger, applies the gate (rollout_summary.gate_decision:
+fewer than min_executed commands executed is a STOP - nothing sent is never a pass -, else
+(failed + timed_out + unreachable) / (executed + unreachable) > threshold, strictly), records
+the decision in the ledger and returns it. It never fails the host itself: the playbook
+stops the remaining waves (tasks/wave_stop.yml, canary_wave.yml) when ``stop`` is true.
 """
 
 from ansible.errors import AnsibleActionFail
@@ -35,7 +36,8 @@ class ActionModule(ActionBase):
                     raise AnsibleActionFail(f"wave {args['wave_id']} is not in the ledger {ledger.path}; run "
                                             f"infoscreen.fleet.lifecycle_wave first and use the same ledger")
                 try:
-                    gate = gate_decision(wave["summary"]["counts"], args["threshold_pct"], args["min_executed"])
+                    gate = gate_decision(wave["summary"]["counts"], args["threshold_pct"], args["min_executed"],
+                                         check_mode=bool(wave["check_mode"]))
                 except ValueError as exc:
                     raise AnsibleActionFail(str(exc)) from exc
                 gate["wave"] = wave["number"]

@@ -88,9 +88,14 @@ def _verdict(summary, report):
     rolled = [w for w in canary if w.get("rolled_back")]
     if rolled:
         wave = rolled[0]
-        return "stop", f"ROLLED BACK at wave {wave.get('number')} ({wave.get('name')}) - remaining waves not touched"
+        reason = (wave.get("gate") or {}).get("reason")
+        return "stop", (f"ROLLED BACK at wave {wave.get('number')} ({wave.get('name')}) - remaining waves not touched"
+                        + (f"; gate STOP: {reason}" if reason else ""))
     if report.get("gate_stopped"):
-        return "stop", f"STOPPED by the gate after wave {report.get('stopped_after_wave')}"
+        stopped = [w for w in report.get("waves") or [] if (w.get("gate") or {}).get("decision") == "stop"]
+        reason = stopped[0]["gate"].get("reason") if stopped else None
+        return "stop", (f"STOPPED by the gate after wave {report.get('stopped_after_wave')}"
+                        + (f": {reason}" if reason else ""))
     not_ok = (report.get("totals") or {}).get("not_ok", 0)
     if canary:
         return "pass", f"PASSED - all {len(canary)} wave(s) passed the gate" + (
@@ -115,7 +120,8 @@ def _canary_table(summary, baseline, ceiling):
             f"<td class=num>{_e(gate.get('executed'))}</td><td class=num>{_e(gate.get('failed_count'))}</td>"
             f"<td class=num>{_e(gate.get('timed_out_count'))}</td>"
             f"<td class=num>{_num(gate.get('ratio_pct'))} % / {_num(gate.get('threshold_pct'), 0)} %</td>"
-            f"<td class='{'bad' if decision == 'STOP' else 'ok'}'>{_e(decision)}</td>"
+            f"<td class='{'bad' if decision == 'STOP' else 'ok'}' title='{_e(gate.get('reason'))}'>{_e(decision)}"
+            + (f"<br><span class=meta>{_e(gate.get('reason'))}</span>" if decision == "STOP" else "") + "</td>"
             + "".join(f"<td class='num {_reconnect_class(rec.get(k), baseline, ceiling)}'>{_num(rec.get(k))}</td>"
                       for k in ("p50_s", "p95_s", "max_s"))
             + ("<td class=bad>yes</td>" if wave.get("rolled_back") else "<td>no</td>")

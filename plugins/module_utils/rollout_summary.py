@@ -27,6 +27,7 @@ Report data structure (``build_report``; "schema": "infoscreen.rollout_report/1"
 """
 
 import datetime
+import math
 from xml.sax.saxutils import quoteattr
 
 REPORT_SCHEMA = "infoscreen.rollout_report/1"
@@ -38,18 +39,27 @@ FAILURE_STATES = ("failed", "expired")
 def wave_counts(results):
     """Counts of one wave from ``{host: result}`` (results of the wave driver).
 
-    executed = commands actually published (not blocked, not refused for bad inventory);
+    executed = commands actually sent (the broker acknowledged the publish; not blocked, not
+    refused for bad inventory, not left unsent by a broker outage);
     failed = executed and failed/expired, or completed above the reconnect ceiling;
-    timed_out = executed and no terminal ack in time.
+    timed_out = executed and no terminal ack in time;
+    unreachable = hosts of the wave that dropped out of the play before its command
+    (Ansible-unreachable or failed in an earlier task): never sent, they count against the wave;
+    not_executed = {error_code or state: n} of every host that got no command.
     """
     states = {}
-    executed = failed = timed_out = ok = 0
+    not_executed = {}
+    executed = failed = timed_out = ok = unreachable = 0
     for result in results.values():
         state = result.get("state")
         states[state] = states.get(state, 0) + 1
         if result.get("ok"):
             ok += 1
         if not result.get("executed"):
+            if state == "unreachable":
+                unreachable += 1
+            key = result.get("error_code") or state
+            not_executed[key] = not_executed.get(key, 0) + 1
             continue
         executed += 1
         if state == "timed_out":
@@ -57,32 +67,58 @@ def wave_counts(results):
         elif state in FAILURE_STATES or (state == "completed" and not result.get("ok")):
             failed += 1
     return {"hosts": len(results), "states": dict(sorted(states.items())), "executed": executed,
-            "failed": failed, "timed_out": timed_out, "ok": ok}
+            "failed": failed, "timed_out": timed_out, "ok": ok, "unreachable": unreachable,
+            "not_executed": dict(sorted(not_executed.items()))}
 
 
-def gate_decision(counts, threshold_pct=DEFAULT_THRESHOLD_PCT, min_executed=DEFAULT_MIN_EXECUTED):
-    """Stop the remaining waves when (failed + timed_out) / executed > threshold (strictly).
+def check_gate_options(threshold_pct, min_executed):
+    """Raise ValueError naming the option unless 0 <= threshold_pct <= 100 and min_executed >= 1."""
+    if isinstance(threshold_pct, bool) or not isinstance(threshold_pct, (int, float)) \
+            or math.isnan(threshold_pct) or threshold_pct < 0 or threshold_pct > 100:
+        raise ValueError(f"threshold_pct must be a number between 0 and 100, got {threshold_pct!r}")
+    if isinstance(min_executed, bool) or not isinstance(min_executed, int) or min_executed < 1:
+        raise ValueError(f"min_executed must be an integer of at least 1, got {min_executed!r}")
 
-    Judged only when at least ``min_executed`` commands were executed in the wave; below that
-    the wave says nothing either way and the rollout continues.
+
+def gate_decision(counts, threshold_pct=DEFAULT_THRESHOLD_PCT, min_executed=DEFAULT_MIN_EXECUTED, *,
+                  check_mode=False):
+    """Stop the remaining waves when the wave proved too little or failed too much.
+
+    - fewer than ``min_executed`` commands executed (zero included: broker unreachable, every
+      client blocked, nothing valid) is a STOP: nothing sent is never a pass;
+    - otherwise STOP when (failed + timed_out + unreachable) / (executed + unreachable) >
+      threshold_pct (strictly); hosts that dropped out of the play count against the wave.
+    In check mode nothing is sent by design: the gate is not judged (continue, said so).
     """
-    if threshold_pct < 0 or threshold_pct > 100:
-        raise ValueError(f"threshold_pct must be between 0 and 100, got {threshold_pct}")
-    if min_executed < 1:
-        raise ValueError(f"min_executed must be at least 1, got {min_executed}")
+    check_gate_options(threshold_pct, min_executed)
+    # A wave smaller than min_executed (the last batch) needs all its hosts executed, never zero;
+    # a first wave smaller than min_executed is refused before the rollout (wave_plan.py).
+    needed = min(int(min_executed), max(1, counts.get("hosts", min_executed)))
     executed = counts["executed"]
-    bad = counts["failed"] + counts["timed_out"]
-    ratio = (100.0 * bad / executed) if executed else 0.0
+    unreachable = counts.get("unreachable", 0)
+    bad = counts["failed"] + counts["timed_out"] + unreachable
+    judged = executed + unreachable
+    ratio = (100.0 * bad / judged) if judged else 0.0
     gate = {"executed": executed, "failed": counts["failed"], "timed_out": counts["timed_out"],
-            "ratio_pct": round(ratio, 3), "threshold_pct": float(threshold_pct), "min_executed": int(min_executed)}
-    if executed < min_executed:
-        gate.update(decision="continue", reason=f"only {executed} executed (< {min_executed}): too few to judge")
+            "unreachable": unreachable, "ratio_pct": round(ratio, 3), "threshold_pct": float(threshold_pct),
+            "min_executed": int(min_executed)}
+    missing = ", ".join(f"{key} {n}" for key, n in (counts.get("not_executed") or {}).items())
+    missing = f" (not executed: {missing})" if missing else ""
+    formula = (f"(failed {counts['failed']} + timed_out {counts['timed_out']}"
+               + (f" + unreachable {unreachable}) / (executed {executed} + unreachable {unreachable})"
+                  if unreachable else f") / executed {executed}")
+               + f" = {ratio:.1f} %")
+    if check_mode:
+        gate.update(decision="continue", reason="check mode: nothing was sent, the gate is not judged")
+    elif executed < needed:
+        what = "nothing executed" if executed == 0 else "too few executed"
+        of = f" (all {needed} host(s) of this wave)" if needed < min_executed else ""
+        gate.update(decision="stop", reason=f"{what}: executed {executed} < min_executed {needed}{of}{missing}; "
+                                            "a wave that proved nothing is never a pass")
     elif ratio > threshold_pct:
-        gate.update(decision="stop", reason=f"(failed {counts['failed']} + timed_out {counts['timed_out']}) / "
-                                            f"executed {executed} = {ratio:.1f} % > {threshold_pct:g} %")
+        gate.update(decision="stop", reason=f"{formula} > {threshold_pct:g} %")
     else:
-        gate.update(decision="continue", reason=f"(failed {counts['failed']} + timed_out {counts['timed_out']}) / "
-                                                f"executed {executed} = {ratio:.1f} % <= {threshold_pct:g} %")
+        gate.update(decision="continue", reason=f"{formula} <= {threshold_pct:g} %")
     return gate
 
 
@@ -191,10 +227,14 @@ def render_table(report, max_error=60):
 
 
 def render_junit(report):
-    """JUnit XML: one testsuite per wave (plus one for hosts without a wave), one testcase per host."""
+    """JUnit XML: one testsuite per wave (plus one for hosts without a wave), one testcase per
+    host, and per judged wave a testcase "gate" that fails when the gate said stop (with why)."""
     groups = {}
     for record in report["hosts"]:
         groups.setdefault(record.get("wave"), []).append(record)
+    gates = {wave.get("number"): wave["gate"] for wave in report.get("waves") or [] if wave.get("gate")}
+    for number in gates:
+        groups.setdefault(number, [])
     suites = []
     for wave, records in sorted(groups.items(), key=lambda item: (item[0] is None, item[0] or 0)):
         name = f"wave {wave}" if wave is not None else "not in a wave"
@@ -211,12 +251,19 @@ def render_junit(report):
             seconds = record.get("reconnect_s") or 0.0
             cases.append(f'    <testcase classname={quoteattr("infoscreen." + (record.get("action") or "lifecycle"))} '
                          f'name={quoteattr(record["host"])} time="{seconds:.3f}">{body}</testcase>')
-        suites.append(f'  <testsuite name={quoteattr(name)} tests="{len(records)}" failures="{failures}" '
+        gate = gates.get(wave)
+        if gate:
+            body = ""
+            if gate.get("decision") == "stop":
+                failures += 1
+                body = f"<failure type=\"gate_stop\" message={quoteattr('gate STOP: ' + str(gate.get('reason')))}/>"
+            cases.append(f'    <testcase classname="infoscreen.gate" name="gate" time="0.000">{body}</testcase>')
+        suites.append(f'  <testsuite name={quoteattr(name)} tests="{len(cases)}" failures="{failures}" '
                       f'errors="0" skipped="{skipped}">\n' + "\n".join(cases) + "\n  </testsuite>")
     return ('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="infoscreen rollout">\n'
             + "\n".join(suites) + "\n</testsuites>\n") if suites else \
         '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="infoscreen rollout"/>\n'
 
 
-__all__ = ["REPORT_SCHEMA", "build_report", "gate_decision", "host_record", "render_junit",
+__all__ = ["REPORT_SCHEMA", "build_report", "check_gate_options", "gate_decision", "host_record", "render_junit",
            "render_table", "wave_counts"]

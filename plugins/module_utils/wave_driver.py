@@ -32,6 +32,8 @@ _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 
 ACK_SUBSCRIPTIONS = ("infoscreen/+/commands/ack", "infoscreen/+/command/ack")
 HEARTBEAT_SUBSCRIPTION = "infoscreen/+/heartbeat"
+# A command that reached one of these states left the controller (broker PUBACK or an ack).
+SENT_STATES = frozenset(("published", "accepted", "execution_started", "completed", "failed"))
 
 
 class WaveOptions:
@@ -155,8 +157,9 @@ class _Events:
 class WaveRun:
     """State of one running wave. Create, then ``run()``; results in ``results``."""
 
-    def __init__(self, hosts, options, ledger, mqtt_params, *, wave_id=None, progress=None, warn=None):
+    def __init__(self, hosts, options, ledger, mqtt_params, *, wave_id=None, progress=None, warn=None, absent=()):
         self.hosts = list(hosts)
+        self.absent = list(absent)
         self.options = options
         self.ledger = ledger
         self.mqtt_params = mqtt_params
@@ -257,6 +260,14 @@ class WaveRun:
         clock = Clock(time.monotonic(), time.time())
         self.timing["started_at"] = iso(clock.wall0)
         valid, errors = check_inventory(self.hosts)
+        for host, client_uuid in self.absent:
+            # Dropped out of the play before this command (unreachable, or failed in an earlier
+            # task): never sent, and kept in the wave so that it counts against it.
+            self.results[host] = _not_executed(
+                host, client_uuid if isinstance(client_uuid, str) else None, opts.action, "unreachable",
+                error_code="host_unreachable",
+                error_message=f"host {host}: not sent: it dropped out of the play before this wave's command "
+                              "(unreachable, or failed in an earlier task); it counts against the wave")
         for host, message in errors.items():
             client_uuid = dict(self.hosts).get(host)
             self.results[host] = _not_executed(host, client_uuid if isinstance(client_uuid, str) else None,
@@ -286,7 +297,10 @@ class WaveRun:
                 disconnect_and_forget(client)
                 client.loop_stop()
         for host, tracker in self.trackers.items():
-            self.results[host] = tracker.result()
+            self.results[host] = result = tracker.result()
+            # Executed means sent: the broker acknowledged the publish (or the client answered).
+            # A command that never left the controller (broker gone before its PUBACK) was not tried.
+            result["executed"] = any(t["state"] in SENT_STATES for t in result["transitions"])
         for result in self.results.values():
             result["wave"] = number
             result["wave_id"] = self.wave_id
@@ -490,8 +504,13 @@ class WaveRun:
         return f"wave {self.number or '-'} ({self.options.action}): {text}; elapsed {clock.elapsed(now):.1f} s"
 
 
-def run_wave(hosts, options, ledger, mqtt_params, *, wave_id=None, progress=None, warn=None):
-    """Run one wave for ``[(inventory_hostname, client_uuid), ...]``; returns the WaveRun."""
-    wave = WaveRun(hosts, options, ledger, mqtt_params, wave_id=wave_id, progress=progress, warn=warn)
+def run_wave(hosts, options, ledger, mqtt_params, *, wave_id=None, progress=None, warn=None, absent=()):
+    """Run one wave for ``[(inventory_hostname, client_uuid), ...]``; returns the WaveRun.
+
+    ``absent``: ``[(host, client_uuid), ...]`` of the wave that dropped out of the play before
+    the command; they get no command and count against the wave (state ``unreachable``).
+    """
+    wave = WaveRun(hosts, options, ledger, mqtt_params, wave_id=wave_id, progress=progress, warn=warn,
+                   absent=absent)
     wave.run()
     return wave

@@ -40,6 +40,14 @@ options:
     description: Inventory hostnames of the wave. Defaults to C(ansible_play_batch).
     type: list
     elements: str
+  absent_hosts:
+    description:
+      - Inventory hostnames of the wave that dropped out of the play before this task (Ansible-unreachable,
+        or failed in an earlier task of the wave). They get no command and stay in the wave as
+        C(unreachable), so that they count against it in M(infoscreen.fleet.wave_gate) and in the report.
+    type: list
+    elements: str
+    default: []
   client_uuid_var:
     description: Host variable that holds each client's UUID.
     type: str

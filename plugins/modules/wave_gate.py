@@ -7,23 +7,27 @@ author: infoscreen-fleet developers
 version_added: 0.1.0
 short_description: Decide whether the remaining waves of a rollout may run
 description:
-  - Reads a wave's counts from the ledger and returns C(stop=true) when
-    (failed + timed_out) / executed is B(strictly greater) than O(threshold_pct).
-  - Executed means published; blocked hosts and hosts with a bad C(client_uuid) are not executed.
-    C(expired) and completed-above-the-reconnect-ceiling count as failed.
-  - The gate is judged only when at least O(min_executed) commands were executed in the wave.
-  - Records the decision in the ledger. Never fails; the playbook ends the play when C(stop) is true.
+  - Reads a wave's counts from the ledger and returns C(stop=true) when fewer than O(min_executed)
+    commands were executed in the wave (zero included - broker unreachable, every client blocked by
+    the lockout, no valid host: nothing sent is never a pass), or when
+    (failed + timed_out + unreachable) / (executed + unreachable) is B(strictly greater) than O(threshold_pct).
+  - Executed means sent (the broker acknowledged the publish); blocked hosts, hosts with a bad
+    C(client_uuid) and commands the broker never took are not executed. C(expired) and
+    completed-above-the-reconnect-ceiling count as failed. Hosts that dropped out of the play before
+    the command (state C(unreachable)) count against the wave.
+  - In check mode nothing is sent: the gate is not judged (continue, said in C(reason)).
+  - Records the decision in the ledger. Never fails; the playbook stops the remaining waves when C(stop) is true.
 options:
   wave_id:
     description: The C(wave_id) returned by M(infoscreen.fleet.lifecycle_wave).
     type: str
     required: true
   threshold_pct:
-    description: Highest tolerated (failed + timed_out) / executed in percent.
+    description: Highest tolerated (failed + timed_out + unreachable) / (executed + unreachable) in percent, 0 to 100.
     type: float
     default: 5
   min_executed:
-    description: Fewest executed commands for the gate to judge a wave.
+    description: Fewest executed commands for a wave to pass (at least 1); fewer is a stop.
     type: int
     default: 1
 extends_documentation_fragment:
@@ -31,7 +35,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: Judges the dry-run wave (nothing executed, so it continues) and records nothing.
+    description: Does not judge the dry-run wave (nothing was sent; it continues and says so) and records nothing.
   action:
     support: full
     description: Runs on the controller as an action plugin.
@@ -48,9 +52,12 @@ EXAMPLES = r"""
   run_once: true
   register: gate
 
-- name: Stop the remaining waves
-  ansible.builtin.meta: end_play
-  when: gate.stop
+- name: Stop the remaining waves (exit code 2)
+  ansible.builtin.assert:
+    that: not gate.stop
+    fail_msg: "remaining waves stopped: {{ gate.msg }}"
+  run_once: true
+  any_errors_fatal: true
 """
 
 RETURN = r"""
@@ -74,12 +81,16 @@ failed_count:
   description: Executed commands that failed or expired (or completed above the reconnect ceiling).
   returned: always
   type: int
+unreachable:
+  description: Hosts of the wave that dropped out of the play before its command (count against the wave).
+  returned: always
+  type: int
 timed_out_count:
   description: Executed commands without a terminal ack in time.
   returned: always
   type: int
 ratio_pct:
-  description: (failed + timed_out) / executed in percent.
+  description: (failed + timed_out + unreachable) / (executed + unreachable) in percent.
   returned: always
   type: float
 threshold_pct:

@@ -6,11 +6,13 @@ ledger, so the controller's lockout starts empty unless the test fills it.
 """
 
 import sqlite3
+import threading
 import time
 
 import pytest
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import Ledger
 from fixtures.controller import uuid_of
+from infoscreen_sim.broker import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -166,3 +168,64 @@ def test_ledger_query_playbook_answers_what_happened_to_a_client(controller_flee
     assert "client-001 restart_app completed" in output
     assert "queued > published > accepted > execution_started > completed" in output
     assert "1 command(s) matched" in output
+
+
+def assert_first_wave_stopped(rc, output, report, stopped_hosts, untouched):
+    """One wave, judged STOP with the reason in the console and JSON; later hosts not_run."""
+    assert rc == 2, output
+    rows = by_host(report)
+    assert [w["number"] for w in report["waves"]] == [1], report["waves"]
+    gate = report["waves"][0]["gate"]
+    assert gate["decision"] == "stop", gate
+    assert report["gate_stopped"] is True
+    assert "gate STOP" in output and "remaining waves stopped" in output
+    for name in stopped_hosts:
+        assert rows[name]["wave"] == 1, rows[name]
+    for name in untouched:
+        assert rows[name]["state"] == "not_run", rows[name]
+    return gate
+
+
+@pytest.mark.parametrize("per_host", ["true", "false"])
+def test_broker_unreachable_from_the_start_is_a_stop(controller_fleet, run_playbook, ledger_path, command_spy,
+                                                     per_host):
+    """Nothing sent is never a pass: a wave that could not reach the broker executed nothing,
+    its gate says STOP (executed 0 < min_executed 1), no later wave runs, and the run exits 2
+    with or without the per-host outcome task."""
+    spy = command_spy(controller_fleet)
+    rc, output, report = run_playbook(
+        controller_fleet, "reboot.yml", "-l", "healthy", "-e", "infoscreen_wave_size=2",
+        "-e", f"infoscreen_mqtt_port={free_port()}", "-e", f"infoscreen_wave_per_host_outcome={per_host}",
+        ledger=ledger_path)
+    gate = assert_first_wave_stopped(rc, output, report, ["client-001", "client-002"], ["client-003", "client-004"])
+    assert gate["executed"] == 0 and "nothing executed" in gate["reason"], gate
+    rows = by_host(report)
+    assert {rows[n]["error_code"] for n in ("client-001", "client-002")} == {"broker_unreachable"}
+    assert spy.commands == []
+
+
+@pytest.mark.parametrize("per_host", ["true", "false"])
+def test_broker_stopped_mid_wave_is_a_stop(controller_fleet, run_playbook, ledger_path, command_spy, per_host):
+    """The broker dies while wave 1 runs: its commands never reach a terminal ack, the gate
+    says STOP, wave 2 is never sent, and the run exits 2 with or without the per-host outcome."""
+    spy = command_spy(controller_fleet)
+    done = {}
+    thread = threading.Thread(target=lambda: done.update(out=run_playbook(
+        controller_fleet, "reboot.yml", "-l", "healthy", "-e", "infoscreen_wave_size=2",
+        "-e", "infoscreen_wave_timeout_s=8", "-e", f"infoscreen_wave_per_host_outcome={per_host}",
+        ledger=ledger_path)))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not spy.commands and time.monotonic() < deadline and thread.is_alive():
+            time.sleep(0.01)
+        assert spy.commands, "wave 1 never published a command"
+        controller_fleet.broker.stop()
+        thread.join(300)
+    finally:
+        controller_fleet.broker.start()
+        controller_fleet.wait_ready(timeout=120, names=["client-001", "client-002", "client-003", "client-004"])
+    rc, output, report = done["out"]
+    assert_first_wave_stopped(rc, output, report, ["client-001", "client-002"], ["client-003", "client-004"])
+    sent = {topic.split("/")[1] for topic, _ in spy.commands}
+    assert sent <= {uuid_of(controller_fleet, n) for n in ("client-001", "client-002")}, sent
