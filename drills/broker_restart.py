@@ -9,12 +9,12 @@ when the agent decided an outcome (its own state file says completed/failed) but
 controller's result for that command is not that outcome.
 """
 
-import json
 import threading
 import time
 
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import Ledger
 from ansible_collections.infoscreen.fleet.plugins.module_utils.wave_driver import WaveOptions, run_wave
+from infoscreen_agent.store import read_entries
 
 from .kit import hosts, mqtt_params, running_fleet, wait_until
 from .report import Goal, Row
@@ -27,11 +27,7 @@ ROUNDS = (("SIGTERM", False), ("SIGKILL", True), (f"stopped {OUTAGE_S:g} s", "ou
 
 def agent_outcome(fleet, name, command_id):
     """What the agent itself recorded for a command (its dedupe store), or None."""
-    path = fleet.clients[name].root / "state" / "commands.json"
-    try:
-        entry = json.loads(path.read_text()).get(command_id)
-    except (OSError, ValueError):
-        return None
+    entry = read_entries(str(fleet.clients[name].root / "state")).get(command_id)
     return entry.get("status") if entry else None
 
 

@@ -13,13 +13,13 @@ second controller with its own ledger): six restart_app commands published strai
 client; executions beyond 3 (the agent's own lockout, [agent] lockout_max) - goal 0.
 """
 
-import json
 import threading
 import time
 
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import Ledger
 from ansible_collections.infoscreen.fleet.plugins.module_utils.wave_driver import WaveOptions, run_wave
 from fixtures.controller import CommandSpy
+from infoscreen_agent.store import read_entries
 from infoscreen_sim.controller import SimController
 
 from .kit import agent_log, hosts, mqtt_params, running_fleet
@@ -31,11 +31,7 @@ ROUNDS = 6
 
 
 def received_ids(fleet, name):
-    path = fleet.clients[name].root / "state" / "commands.json"
-    try:
-        return set(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        return set()
+    return set(read_entries(str(fleet.clients[name].root / "state")))
 
 
 def run(ctx):

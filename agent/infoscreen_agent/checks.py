@@ -5,9 +5,11 @@ error code that tells it what to fix (a wrong schema_version says more than "inv
 """
 
 import datetime
+import hashlib
 import json
 
 from .contract import ACTIONS, SCHEMA_VERSION, ContractError, parse_ts, validate
+from .contract.limits import timestamp_problem
 from .contract.validation import MAX_PAYLOAD_BYTES, _readable_command_id
 
 
@@ -38,6 +40,34 @@ def readable_command_id(payload):
     return _readable_command_id(payload)
 
 
+def digest(payload):
+    """What identifies a command's content: a replay has the same digest, a reused id another.
+
+    command_id and client_uuid are compared case-insensitively (UUIDs), so they are folded
+    to lower case first; key order and whitespace never matter.
+    """
+    folded = dict(payload)
+    for key in ("command_id", "client_uuid"):
+        if isinstance(folded.get(key), str):
+            folded[key] = folded[key].lower()
+    try:
+        text = json.dumps(folded, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    except (ValueError, TypeError, RecursionError):
+        text = repr(sorted(folded.items(), key=lambda kv: str(kv[0])))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def issued_epoch(payload):
+    """issued_at as epoch seconds, or None when it is not a usable timestamp."""
+    value = payload.get("issued_at")
+    try:
+        if timestamp_problem(value):
+            return None
+        return parse_ts(value).timestamp()
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
 def check(payload, own_uuid, now, clock_skew_s, future_tolerance_s):
     """Return the command if it may run now; raise Rejection otherwise."""
     cid = _readable_command_id(payload)
@@ -54,6 +84,10 @@ def check(payload, own_uuid, now, clock_skew_s, future_tolerance_s):
         validate("command", payload)
     except ContractError as exc:
         raise Rejection("invalid_payload", "; ".join(exc.problems)[:3900], cid) from None
+    for key in ("issued_at", "expires_at"):
+        problem = timestamp_problem(payload[key])
+        if problem:
+            raise Rejection("invalid_payload", f"{key}: {problem}", cid)
     issued = parse_ts(payload["issued_at"])
     expires = parse_ts(payload["expires_at"])
     if expires <= issued:

@@ -3,6 +3,7 @@
 import configparser
 import dataclasses
 import os
+import re
 import shlex
 
 # How far a controller's clock may run ahead of or behind this client's before expiry checks
@@ -133,11 +134,39 @@ def load(path):
     return _check(where, values)
 
 
+_UNIT_RE = re.compile(r"^[A-Za-z0-9@._:-]+\.service$")
+MQTT_STRING_MAX_BYTES = 65535  # MQTT 3.1.1, 1.5.3: UTF-8 strings carry a 16-bit length
+
+
+def _check_strings(path, v):
+    """Every configured string within what the contract and MQTT allow (issue 13, item 7)."""
+    from .contract.limits import release_label_problem, text_problem  # noqa: PLC0415
+
+    problem = release_label_problem(v["release"])
+    if problem:
+        raise ConfigError(f"{path}: [agent] release: {problem}; shorten the label (pi_agent_release_label)")
+    for section, key, max_chars in (("mqtt", "host", 253), ("mqtt", "username", None), ("agent", "app_unit", 256),
+                                    ("agent", "state_dir", 4096), ("agent", "boot_id_path", 4096),
+                                    ("mqtt", "tls_ca", 4096)):
+        problem = text_problem(key, v[key], max_chars)
+        if problem:
+            raise ConfigError(f"{path}: [{section}] {problem}; fix the value")
+    for section, key in (("mqtt", "username"), ("mqtt", "password")):
+        if len(v[key].encode("utf-8")) > MQTT_STRING_MAX_BYTES:
+            raise ConfigError(f"{path}: [{section}] {key} is longer than MQTT allows ({MQTT_STRING_MAX_BYTES} bytes)")
+    if not _UNIT_RE.match(v["app_unit"]):
+        raise ConfigError(f"{path}: [agent] app_unit {v['app_unit'][:80]!r} is not a .service unit name")
+    for key in ("state_dir", "boot_id_path"):
+        if not os.path.isabs(v[key]):
+            raise ConfigError(f"{path}: [agent] {key} {v[key][:80]!r} must be an absolute path")
+
+
 def _check(path, v):
     from .contract.topics import _UUID_RE  # noqa: PLC0415 - one UUID rule for the whole contract
 
     if not _UUID_RE.match(v["client_uuid"]):
         raise ConfigError(f"{path}: [agent] client_uuid {v['client_uuid']!r} is not a UUID (8-4-4-4-12 hex)")
+    _check_strings(path, v)
     if v["power_backend"] not in ("helper", "sim"):
         raise ConfigError(f"{path}: [agent] power_backend must be 'helper' or 'sim', got {v['power_backend']!r}")
     if v["power_backend"] == "sim" and not v["request_path"]:

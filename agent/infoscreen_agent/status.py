@@ -1,10 +1,13 @@
 """Heartbeat and health payloads (contract v1 extensions), and the facts they report."""
 
+import logging
 import os
 import time
 
 from . import __version__
-from .contract import format_ts, utcnow, validate
+from .contract import ContractError, format_ts, utcnow, validate
+
+LOG = logging.getLogger(__name__)
 
 
 def read_boot_id(path):
@@ -29,8 +32,28 @@ def uptime_s(power_backend, boot_id_path):
         return 0.0
 
 
+def _checked(kind, body):
+    """Validate ``body``; if the agent's own facts break the schema, drop the offending extras.
+
+    Never raises: a client that cannot build its heartbeat would go silent (or crash-loop),
+    which is worse than a heartbeat without its release label. The problem is logged.
+    """
+    try:
+        return validate(kind, body)
+    except ContractError as exc:
+        LOG.error("own %s payload breaks the contract (%s); sending it without release label and extras",
+                  kind, "; ".join(exc.problems)[:300])
+    body = dict(body, release=None)
+    body.pop("agent_state", None)
+    try:
+        return validate(kind, body)
+    except ContractError as exc:
+        LOG.error("own %s payload still breaks the contract: %s", kind, "; ".join(exc.problems)[:300])
+        return None
+
+
 def heartbeat(client_uuid, boot_id, release, uptime):
-    return validate("heartbeat", {
+    return _checked("heartbeat", {
         "client_uuid": client_uuid,
         "sent_at": format_ts(utcnow()),
         "boot_id": boot_id,
@@ -41,8 +64,8 @@ def heartbeat(client_uuid, boot_id, release, uptime):
 
 
 def health(client_uuid, boot_id, release, uptime, *, app_state, pending_command_id, reconnect_count,
-           last_disconnect_at):
-    return validate("health", {
+           last_disconnect_at, agent_state=None):
+    body = {
         "client_uuid": client_uuid,
         "sent_at": format_ts(utcnow()),
         "boot_id": boot_id,
@@ -55,4 +78,7 @@ def health(client_uuid, boot_id, release, uptime, *, app_state, pending_command_
             "reconnect_count": reconnect_count,
             "last_disconnect_at": format_ts(last_disconnect_at) if last_disconnect_at else None,
         },
-    })
+    }
+    if agent_state is not None:
+        body["agent_state"] = agent_state
+    return _checked("health", body)

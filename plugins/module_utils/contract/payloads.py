@@ -24,6 +24,11 @@ ERROR_CODES = {
     "shutdown_not_observed": "the host was still up after the shutdown deadline",
     "restart_not_observed": "the signage app did not come back after restart",
     "busy": "another command is still executing on this client",
+    # Added by issue 13 (client hardening); the meaning of the ones above is unchanged.
+    "retained": "the command arrived as a retained message; commands are never retained",
+    "state_lost": "issued before the client's record of commands begins (state lost or evicted): it may have run",
+    "command_id_reused": "the command_id was seen before with a different payload",
+    "state_unwritable": "the client cannot record the command in its state directory, so it does not run it",
 }
 
 

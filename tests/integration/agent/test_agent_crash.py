@@ -3,11 +3,11 @@
 Real broker, real agents; the agent is killed with SIGKILL by pid through the fleet.
 """
 
-import json
 import signal
 import time
 
 import pytest
+from infoscreen_agent.store import read_entries
 from infoscreen_sim.controller import SimController
 
 pytestmark = pytest.mark.integration
@@ -38,10 +38,7 @@ def wait_until(predicate, timeout=WAIT, what="condition"):
 
 
 def dedupe_status(client, command_id):
-    try:
-        return json.loads((client.root / "state" / "commands.json").read_text()).get(command_id, {}).get("status")
-    except (OSError, ValueError):
-        return None
+    return read_entries(str(client.root / "state")).get(command_id, {}).get("status")
 
 
 def test_agent_killed_between_execution_started_and_the_reboot(fleet, ctl):

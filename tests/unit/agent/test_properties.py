@@ -101,6 +101,7 @@ def test_handler_never_raises_and_only_queues_runnable_commands(tmp_path, cmd):
     agent = Agent(write_config(tmp_path, lockout_max=0), client=RecordingClient(), backend=backend)
     # Fresh dedupe state per example: the store is on disk and would remember command_ids.
     agent.store._entries.clear()
+    agent.store.trusted_since = 0.0  # the examples are issued at NOW (2026-04-05), before this store began
     result = agent.handle_command(json.dumps(cmd).encode(), now=NOW)
     assert result in {"queued", "rejected", "dropped", "duplicate"}
     queued = result == "queued"

@@ -44,8 +44,10 @@ def test_lockout_counts_only_executions_in_window(tmp_path):
 def test_pending_round_trip(tmp_path):
     store = StateStore(str(tmp_path), retention_s=100, max_entries=10)
     assert store.pending() is None
-    store.set_pending({"command_id": "a", "action": "reboot_host"})
-    assert StateStore(str(tmp_path), 100, 10).pending()["command_id"] == "a"
+    record = {"command_id": "5dca32b5-e6da-4f2e-b990-61f4d2cfb54c", "action": "reboot_host", "boot_id": "b1",
+              "invoked_at": 1.0, "deadline_at": 2.0, "phase": "invoking", "terminal": None}
+    store.set_pending(record)
+    assert StateStore(str(tmp_path), 100, 10).pending() == record
     store.clear_pending()
     assert store.pending() is None
 
