@@ -3,15 +3,26 @@
 Controller-only and cheap (one ledger read), so it can run per host after a run_once
 infoscreen.fleet.lifecycle_wave: Ansible's recap, max_fail_percentage and callbacks then see
 each client's outcome.
+
+With ``ladder: true`` (recover.yml) it judges the result as a step of the recovery ladder
+(module_utils/recover_ladder.py) and returns ``ladder``; the host is not failed here, the
+ladder decides. The result comes from ``result`` (the wave task's per-host result, as the wave
+returned it) or else from the ledger; ``wave_error`` is the message of a wave task that failed
+as a whole: the step was not sent.
 """
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import env_fallback
 from ansible.plugins.action import ActionBase
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import ENV_LEDGER, Ledger, LedgerError
+from ansible_collections.infoscreen.fleet.plugins.module_utils.recover_ladder import judge_step
 
 ARGUMENT_SPEC = {
-    "wave_id": {"type": "str", "required": True},
+    "wave_id": {"type": "str"},
+    "ladder": {"type": "bool", "default": False},
+    "action": {"type": "str"},
+    "wave_error": {"type": "str"},
+    "result": {"type": "dict"},
     "ledger": {"type": "path", "fallback": (env_fallback, [ENV_LEDGER])},
 }
 
@@ -31,6 +42,11 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         host = task_vars.get("inventory_hostname")
+        if not args["wave_id"] and not (args["ladder"] and (args["wave_error"] is not None or args["result"])):
+            raise AnsibleActionFail("lifecycle_outcome needs wave_id (or, with ladder, the host's result or "
+                                    "wave_error when the wave failed as a whole)")
+        if args["ladder"]:
+            return self._ladder(result, host, args)
         try:
             with Ledger(args["ledger"]) as ledger:
                 found = ledger.wave_host_result(args["wave_id"], host)
@@ -59,4 +75,28 @@ class ActionModule(ActionBase):
             result["failed"] = True
             detail = found.get("error_message") or found.get("error_code") or state
             result["msg"] = f"{found['action']} {state} on {host}: {detail}"
+        return result
+
+    @staticmethod
+    def _ladder(result, host, args):
+        """Judge the host's step for the recover ladder; a failure to read is a stop, not an error."""
+        action = args["action"] or "the step"
+        wave_error = args["wave_error"]
+        found = args["result"] if wave_error is None else None
+        if wave_error is None and found is None:
+            try:
+                with Ledger(args["ledger"]) as ledger:
+                    found = ledger.wave_host_result(args["wave_id"], host)
+            except LedgerError as exc:
+                wave_error = "the ledger could not be read for the outcome: %s" % exc
+            else:
+                if found is None:
+                    wave_error = "host %s is not part of wave %s in the ledger" % (host, args["wave_id"])
+        if found is not None:
+            result.update({name: found[name] for name in RESULT_FIELDS if name in found})
+        else:
+            result.update(state="not_run", ok=False, executed=False, action=action, error_code="step_failed",
+                          error_message=wave_error)
+        verdict = judge_step(action, found, wave_error=None if found is not None else wave_error)
+        result.update(ladder=verdict, changed=False, msg="%s: %s (%s)" % (host, verdict["reason"], verdict["verdict"]))
         return result

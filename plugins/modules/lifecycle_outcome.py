@@ -14,11 +14,34 @@ description:
     every host; Ansible's recap, C(max_fail_percentage) and callbacks see each client's outcome.
   - C(blocked) hosts fail with the time they become eligible; hosts with a bad C(client_uuid)
     fail with a message naming the host and the variable.
+  - With O(ladder=true) (used by C(playbooks/recover.yml)) it judges the result as a step of the
+    recovery ladder and returns RV(ladder) instead of failing the host. A step counts as tried
+    (verdict C(escalate)) only when its command was published and its outcome is known (a failure
+    the client reported after taking the command on, or no answer by the deadline after
+    publication). Not sent (broker unreachable, no PUBACK), blocked, refused by the client, or a
+    wave that failed as a whole (O(wave_error)) give verdict C(stop).
 options:
   wave_id:
-    description: The C(wave_id) returned by M(infoscreen.fleet.lifecycle_wave).
+    description:
+      - The C(wave_id) returned by M(infoscreen.fleet.lifecycle_wave).
+      - Required unless O(ladder=true) with O(result) or O(wave_error).
     type: str
-    required: true
+  ladder:
+    description: Judge the result as a recovery ladder step (RV(ladder)); the host is not failed by this task.
+    type: bool
+    default: false
+  action:
+    description: The ladder step's action, for the messages (with O(ladder=true)).
+    type: str
+  result:
+    description:
+      - With O(ladder=true), this host's entry of the wave task's C(results), used instead of reading the ledger.
+    type: dict
+  wave_error:
+    description:
+      - With O(ladder=true), the message of a wave task that failed as a whole (no per-host result);
+        the step was not sent, and the verdict is C(stop).
+    type: str
 extends_documentation_fragment:
   - infoscreen.fleet.ledger
 attributes:
@@ -120,6 +143,25 @@ would_send:
   description: In check mode, the topic and payload that would be sent.
   returned: check mode
   type: dict
+ladder:
+  description: With O(ladder=true), the verdict on this host's step.
+  returned: when ladder is true
+  type: dict
+  contains:
+    verdict:
+      description: >-
+        C(recovered), C(escalate) (tried, did not help), C(stop) (not tried, the ladder stops) or C(check_mode).
+      type: str
+    tried:
+      description: Whether the step's command was published and its outcome is known.
+      type: bool
+    reason:
+      description: Why, naming the step.
+      type: str
+    stop_code:
+      description: >-
+        With C(stop), a machine-readable cause (for example C(broker_unreachable), C(blocked), C(step_failed)).
+      type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule

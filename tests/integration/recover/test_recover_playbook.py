@@ -7,6 +7,8 @@ client-003 healthy                             -> left alone
 client-004 poe tier, hung, 3 steps in 15 min   -> lockout blocks restart_app, the ladder stops there
 client-005 soft tier, app crashed              -> recovered by restart_app, nothing more
 client-006 poe tier without a switch/port      -> refused by the inventory check, nothing sent
+client-007 poe tier, app crashed, helper fails -> restart_app and reboot_host sent and failed on the
+                                                  client (tried), so the ladder escalates: poe_cycle
 """
 
 import json
@@ -21,7 +23,7 @@ from fixtures.switch import ROOT, poe_module_env
 
 pytestmark = pytest.mark.integration
 
-PORTS = {"client-001": 3, "client-004": 4}
+PORTS = {"client-001": 3, "client-004": 4, "client-007": 5}
 
 
 def hang(fleet, name, timeout=15):
@@ -37,9 +39,10 @@ def hang(fleet, name, timeout=15):
 
 def run_recover(fleet_factory, sim_switch, tmp_path):
     poe = {name: {"switch": sim_switch.address, "group": 1, "port": port} for name, port in PORTS.items()}
-    fleet = fleet_factory(clients=6, poe=poe, groups=[("lobby", None)],
+    fleet = fleet_factory(clients=7, poe=poe, groups=[("lobby", None)],
                           faults={"client-001": ["needs_power_cycle"], "client-002": ["needs_power_cycle"],
-                                  "client-004": ["needs_power_cycle"], "client-005": ["app_crashed"]})
+                                  "client-004": ["needs_power_cycle"], "client-005": ["app_crashed"],
+                                  "client-007": ["app_crashed", "helper_fails"]})
     sim_switch.on_power_event(fleet.handle_power_event)
     ledger = tmp_path / "ledger.sqlite3"
     uuid_of = {c["name"]: c["client_uuid"] for c in fleet.manifest["clients"]}
@@ -140,8 +143,18 @@ def test_recover_ladder_outcomes_and_ledger(fleet_factory, sim_switch, tmp_path)
     refused = results["client-006"]
     assert refused["state"] == "failed" and "infoscreen_poe_switch" in refused["reason"]
 
-    # only client-001's port was switched, once off and once on
-    assert [(e["event"], e["port"]) for e in switch.events()] == [("power_off", 3), ("power_on", 3)]
+    # positive control: a soft path that genuinely fails (sent, and failed on the client) still escalates
+    helper = results["client-007"]
+    assert (helper["state"], helper["recovered_by"]) == ("recovered", "poe_cycle"), helper
+    assert steps(helper) == [("restart_app", "failed"), ("reboot_host", "failed"), ("poe_cycle", "completed")]
+    assert [s["error_code"] for s in helper["steps"][:2]] == ["helper_failed", "helper_failed"]
+    assert all(s["tried"] for s in helper["steps"][:2])
+
+    # only the ports of client-001 and client-007 were switched, each once off and once on
+    events = [(e["event"], e["port"]) for e in switch.events()]
+    for port in (3, 5):
+        assert [e for e in events if e[1] == port] == [("power_off", port), ("power_on", port)], events
+    assert {e[1] for e in events} == {3, 5}
     assert switch.port_state(4)["admin_enabled"] is True
 
     uuid_of = recover_run["uuid_of"]
@@ -157,3 +170,5 @@ def test_recover_ladder_outcomes_and_ledger(fleet_factory, sim_switch, tmp_path)
         assert actions("client-004") == [("reboot_host", "completed")] * 3 + [("restart_app", "blocked")]
         assert actions("client-005") == [("restart_app", "completed")]
         assert actions("client-006") == []
+        assert actions("client-007") == [("poe_cycle", "completed"), ("reboot_host", "failed"),
+                                         ("restart_app", "failed")]
