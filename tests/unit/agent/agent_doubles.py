@@ -83,3 +83,24 @@ def write_config(tmp_path, **extra):
     path = tmp_path / "agent.ini"
     path.write_text(text)
     return load(str(path))
+
+
+class Message:
+    """What paho hands to on_message (the fields the agent reads)."""
+
+    def __init__(self, payload, *, retain=False, qos=1, mid=1, topic=f"infoscreen/{UUID}/commands"):
+        self.payload, self.retain, self.qos, self.mid, self.topic = payload, retain, qos, mid, topic
+
+
+def run_main(agent):
+    """Do what the main thread would until nothing is left: execute, process PUBACKs, timers."""
+    while True:
+        agent._check_pending()
+        if agent._work.empty():
+            return
+        kind, item = agent._work.get()
+        if kind == "command":
+            agent._queued -= 1
+            agent._execute(item)
+        elif kind == "puback":
+            agent._handle_puback(item)
