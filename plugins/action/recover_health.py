@@ -65,7 +65,7 @@ class ActionModule(ActionBase):
                                                      wait_for=args["wait_for"])
                     result.update(clients=seen, listened_s=round(listened, 1),
                                   needs_recovery=sorted(h for h, r in seen.items() if r["needs_recovery"]),
-                                  healthy=sorted(h for h, r in seen.items() if not r["needs_recovery"]))
+                                  healthy=sorted(h for h, r in seen.items() if not r["reasons"]))
                 else:
                     unknown = sorted(set(args["boot_ids"]) - set(clients))
                     if unknown:
@@ -75,6 +75,9 @@ class ActionModule(ActionBase):
                     result.update(clients=came, reconnected=sorted(h for h, r in came.items() if r["reconnected"]),
                                   missing=sorted(h for h, r in came.items() if not r["reconnected"]))
                 result["invalid_payloads"] = watcher.invalid
+                result["retained_ignored"] = watcher.retained_ignored
+                result["identity_conflicts"] = sorted(h for h, r in result["clients"].items()
+                                                      if r.get("identity_conflict"))
         except HealthError as exc:
             raise AnsibleActionFail(f"recover_health: {exc}") from exc
         return result

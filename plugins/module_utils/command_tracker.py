@@ -5,6 +5,12 @@ completed | failed; timed_out (no terminal ack by the deadline); expired (not ac
 expires_at); blocked (refused by the lockout, never published). The wave driver feeds it
 events with monotonic timestamps; the tracker never goes backwards and ignores repeats, so an
 ack that arrives on both ack topics, or again after a broker restart, counts once.
+
+Identity conflict: boot ids are random per boot, so one client never goes back to a boot id
+it has left. Heartbeats that return to an earlier boot id after another one mean two machines
+share this client's identity (a cloned SD card: same client_uuid and password). The command
+then ends ``failed`` with error_code ``identity_conflict`` (whichever clone got it may or may
+not have run it), and a later ``completed`` ack is never counted as a reboot completion.
 """
 
 from .ledger import iso as _iso
@@ -75,6 +81,9 @@ class CommandTracker:
         self.boot_id_after = None
         self.last_change_mono = start_mono
         self.republished = 0
+        self.boot_ids_seen = []  # distinct boot ids in the order heartbeats showed them
+        self.identity_conflict = False
+        self._unreported = False  # became terminal outside on_ack: check_deadline reports it once
         if not reused:
             self._enter(state, start_mono, record=False)
         else:
@@ -137,7 +146,10 @@ class CommandTracker:
         return self._advance(state, mono)
 
     def on_heartbeat(self, boot_id, mono):
-        """Heartbeat boot ids: before the helper ran, and the first different one after it."""
+        """Heartbeat boot ids: before the helper ran, and the first different one after it; a
+        return to an earlier boot id is an identity conflict (module docstring)."""
+        if self._note_boot_id(boot_id, mono):
+            return
         if self.action != "reboot_host" or self.terminal and self.boot_id_after is not None:
             return
         if STATE_RANK[self.state] < STATE_RANK["execution_started"]:
@@ -145,9 +157,37 @@ class CommandTracker:
         elif self.boot_id_before is not None and boot_id != self.boot_id_before and self.boot_id_after is None:
             self.boot_id_after = boot_id
 
+    def _note_boot_id(self, boot_id, mono):
+        """Remember the boot id; on a return to an earlier one fail the command. True = conflict."""
+        if self.identity_conflict:
+            return True
+        seen = self.boot_ids_seen
+        if seen and boot_id != seen[-1] and boot_id in seen:
+            self.identity_conflict = True
+            if not self.terminal:
+                self.error_code = "identity_conflict"
+                self.error_message = (
+                    f"{self.host}: heartbeats for client {self.client_uuid} alternate between boot ids "
+                    f"{seen[-1]} and {boot_id}: two machines share "
+                    f"this identity (cloned SD card?); not counted as done. Give each machine its own "
+                    f"client_uuid and password, then send the command again")
+                self._enter("failed", mono, self.error_message, error_code=self.error_code,
+                            error_message=self.error_message)
+                self._unreported = True
+            return True
+        if not seen or seen[-1] != boot_id:
+            seen.append(boot_id)
+            del seen[:-8]  # a bounded history is enough to see an alternation
+        return False
+
     def check_deadline(self, mono):
-        """Expire or time out the command when its monotonic deadline has passed."""
+        """Expire or time out the command when its monotonic deadline has passed. Also True once
+        for a command that became terminal outside on_ack (an identity conflict), so the caller
+        records it and stops waiting for it."""
         if self.terminal:
+            if self._unreported:
+                self._unreported = False
+                return True
             return False
         if STATE_RANK[self.state] < STATE_RANK["accepted"] and mono >= self.expires_mono:
             self.error_code = "expired"

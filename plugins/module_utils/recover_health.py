@@ -8,6 +8,13 @@ what was seen into "needs recovery, because ...":
 - app_state crashed or stopped in the latest health;
 - a service_failed report from the client's current boot (a report from an earlier boot is
   history, not a reason).
+
+Proof of life is a heartbeat or health published while we listen: one delivered as a retained
+message (left on the broker by anyone, at any time; the contract never retains them) is
+ignored and counted in ``retained_ignored``. A client whose heartbeats return to a boot id it
+had left (boot ids are random per boot) has two machines behind one identity (a cloned SD
+card): it is flagged ``identity_conflict``, never counted as back from a reboot, and not
+offered for recovery (a command would reach whichever clone is connected).
 """
 
 import threading
@@ -42,16 +49,42 @@ class ClientSeen:
         self.first_new_boot_mono = None
         self.agent_version = None
         self.release = None
+        self.boot_ids_seen = []  # distinct boot ids in arrival order (bounded)
+        self.identity_conflict = None  # (boot id left, boot id returned to) once seen
+
+    def note_boot_id(self, boot_id):
+        """Remember the boot id; True when it returns to an earlier one (identity conflict)."""
+        seen = self.boot_ids_seen
+        if seen and boot_id != seen[-1] and boot_id in seen:
+            if self.identity_conflict is None:
+                self.identity_conflict = (seen[-1], boot_id)
+            seen.append(boot_id)
+            del seen[:-8]
+            return True
+        if not seen or seen[-1] != boot_id:
+            seen.append(boot_id)
+            del seen[:-8]
+        return self.identity_conflict is not None
 
     def as_dict(self, now_mono):
         age = None if self.last_seen_mono is None else round(now_mono - self.last_seen_mono, 1)
         return {"client_uuid": self.client_uuid, "seen": self.last_seen_mono is not None, "heartbeat_age_s": age,
                 "boot_id": self.boot_id, "app_state": self.app_state, "agent_version": self.agent_version,
-                "release": self.release, "service_failed": self.service_failed}
+                "release": self.release, "service_failed": self.service_failed,
+                "identity_conflict": self.identity_conflict is not None,
+                "boot_ids_seen": list(self.boot_ids_seen) if self.identity_conflict else []}
 
 
 def assess(seen, listened_s, max_heartbeat_age_s):
-    """seen: ClientSeen.as_dict(). Returns the list of reasons the client needs recovery ([] = healthy)."""
+    """seen: ClientSeen.as_dict(). Returns the list of reasons the client needs recovery ([] = healthy).
+
+    An identity conflict comes first and alone: nothing else said under that identity can be
+    attributed to one machine.
+    """
+    if seen.get("identity_conflict"):
+        return ["identity_conflict: heartbeats alternate between boot ids %s; two machines share client_uuid %s "
+                "(cloned SD card?) - give each its own client_uuid and password; not recovered automatically"
+                % (" and ".join(seen["boot_ids_seen"][-2:]), seen["client_uuid"])]
     reasons = []
     if not seen["seen"]:
         reasons.append("silent: no heartbeat or health for %.0f s" % listened_s)
@@ -77,6 +110,7 @@ class HealthWatcher:
             self.by_uuid[str(client_uuid).lower()] = ClientSeen(host, str(client_uuid).lower())
         self.connect_timeout_s = connect_timeout_s
         self.invalid = 0
+        self.retained_ignored = 0
         self.expect_new_boot = {}  # client_uuid -> boot id to move away from (None: any message counts)
         self._cond = threading.Condition()
         self._connected = False
@@ -125,6 +159,10 @@ class HealthWatcher:
         seen = self.by_uuid.get(client_uuid)
         if seen is None or kind not in ("heartbeat", "health", "service_failed"):
             return
+        if kind != "service_failed" and getattr(message, "retain", False):
+            with self._cond:
+                self.retained_ignored += 1  # history left on the broker, not a live client
+            return
         if kind == "service_failed" and not message.payload:
             with self._cond:
                 seen.service_failed = None  # retained report cleared
@@ -140,6 +178,7 @@ class HealthWatcher:
             if kind == "service_failed":
                 seen.service_failed = payload
             else:
+                seen.note_boot_id(payload["boot_id"])
                 seen.last_seen_mono = now
                 seen.boot_id = payload["boot_id"]
                 seen.agent_version = payload.get("agent_version")
@@ -156,7 +195,12 @@ class HealthWatcher:
     def snapshot(self, listen_s, max_heartbeat_age_s, wait_for="health"):
         """Listen up to listen_s (less once every client sent a health message, or any heartbeat or
         health with wait_for="heartbeat"); assess each client."""
-        done = (lambda s: s.health_seen) if wait_for == "health" else (lambda s: s.last_seen_mono is not None)
+        first = (lambda s: s.health_seen) if wait_for == "health" else (lambda s: s.last_seen_mono is not None)
+
+        def done(s):
+            # A client that showed more than one boot id is watched for the whole window: a reboot
+            # shows two, a cloned identity keeps alternating.
+            return first(s) and len(s.boot_ids_seen) < 2
         start = time.monotonic()
         deadline = start + listen_s
         with self._cond:
@@ -170,7 +214,7 @@ class HealthWatcher:
             for seen in self.by_uuid.values():
                 record = seen.as_dict(now)
                 record["reasons"] = assess(record, listened, max_heartbeat_age_s)
-                record["needs_recovery"] = bool(record["reasons"])
+                record["needs_recovery"] = bool(record["reasons"]) and not record["identity_conflict"]
                 out[seen.host] = record
         return out, listened
 
@@ -194,7 +238,9 @@ class HealthWatcher:
                 self._cond.wait(min(0.2, max(0.0, deadline - time.monotonic())))
             out = {}
             for host, seen in hosts.items():
-                came_back = seen.first_new_boot_mono is not None
+                conflict = seen.identity_conflict is not None
+                came_back = seen.first_new_boot_mono is not None and not conflict
                 out[host] = {"reconnected": came_back, "boot_id": seen.boot_id, "boot_id_before": boot_ids[host],
-                             "reconnect_s": round(seen.first_new_boot_mono - start, 1) if came_back else None}
+                             "reconnect_s": round(seen.first_new_boot_mono - start, 1) if came_back else None,
+                             "identity_conflict": conflict}
         return out

@@ -151,6 +151,8 @@ class _Events:
         self.queue.put(("puback", time.monotonic(), mid, reason_code))
 
     def on_message(self, client, userdata, message):
+        if message.retain:
+            return  # acks and heartbeats are never retained (contract): a retained one is stale history
         self.queue.put(("message", time.monotonic(), message.topic, message.payload))
 
 

@@ -15,6 +15,11 @@ description:
     C(service_failed) during its current boot.
   - O(mode=wait_reconnect) waits until each host sends a heartbeat or health with a boot id different from
     O(boot_ids) (any message for hosts without one), at most O(timeout_s) after O(since).
+  - A heartbeat or health delivered as a retained message is never taken as proof of life (the contract never
+    retains them; anyone could have left one on the broker); such messages are counted in RV(retained_ignored).
+  - A client whose heartbeats return to a boot id it had left has two machines behind one identity (a cloned SD
+    card with the same client_uuid and password). It is flagged C(identity_conflict) (its only reason), listed in
+    RV(identity_conflicts), not offered for recovery and never counted as reconnected.
   - Use with C(run_once=true); it only listens and never publishes.
 options:
   mode:
@@ -105,8 +110,9 @@ broker:
 clients:
   description:
     - Per host. Snapshot keys are client_uuid, seen, heartbeat_age_s, boot_id, app_state, agent_version,
-      release (the label the client reports), service_failed, reasons (list of str) and needs_recovery (bool).
-    - wait_reconnect keys are reconnected (bool), reconnect_s, boot_id and boot_id_before.
+      release (the label the client reports), service_failed, identity_conflict (bool), boot_ids_seen (the boot
+      ids that alternated, else empty), reasons (list of str) and needs_recovery (bool).
+    - wait_reconnect keys are reconnected (bool), reconnect_s, boot_id, boot_id_before and identity_conflict.
   returned: always
   type: dict
 needs_recovery:
@@ -115,7 +121,7 @@ needs_recovery:
   type: list
   elements: str
 healthy:
-  description: Hosts that look healthy (snapshot).
+  description: Hosts that look healthy (snapshot); a host with an identity conflict is in neither list.
   returned: mode=snapshot
   type: list
   elements: str
@@ -137,4 +143,13 @@ invalid_payloads:
   description: Messages that failed contract validation and were ignored.
   returned: always
   type: int
+retained_ignored:
+  description: Retained heartbeat or health messages ignored (never proof of life).
+  returned: always
+  type: int
+identity_conflicts:
+  description: Hosts whose heartbeats alternate between boot ids (two machines share the identity).
+  returned: always
+  type: list
+  elements: str
 """
