@@ -89,7 +89,13 @@ class ActionModule(ActionBase):
                                 absent=absent)
                 ledger_path = ledger.path
         except LedgerError as exc:
-            raise AnsibleActionFail(str(exc)) from exc
+            wave = getattr(exc, "wave", None)  # set when the commands were already sent
+            if wave is None:
+                raise AnsibleActionFail(str(exc)) from exc
+            raise AnsibleActionFail(
+                f"{exc}. The wave's commands were sent; their outcomes are in this result and the rollout report",
+                result={"wave_id": wave.wave_id, "wave": wave.number, "command": args["command"],
+                        "counts": wave.counts, "results": wave.results, "stats": wave.stats}) from exc
 
         results = wave.results
         result.update(

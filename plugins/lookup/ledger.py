@@ -11,6 +11,10 @@ description:
   - Answers "what happened to client X" (O(host) or O(client_uuid)) and "commands in the last
     hour" (O(since)).
   - Terms are ignored; all filters are options and combine with AND.
+  - Before answering it sweeps the ledger (not in check mode) - commands that an interrupted
+    controller left non-terminal become C(expired) (never accepted) or C(timed_out) with error
+    code C(controller_interrupted) once past their deadline, and waves it left open are closed
+    with a reason. A ledger that does not exist yet reads as empty and is not created.
 options:
   _terms:
     description: Not used.
@@ -95,7 +99,8 @@ _list:
       description: When it reached a terminal state.
       type: str
     error_code:
-      description: Machine-readable error (agent's, or timeout, expired, lockout, cooldown, in_flight).
+      description: Machine-readable error (agent's, or timeout, expired, lockout, cooldown, in_flight,
+        controller_interrupted).
       type: str
     error_message:
       description: Human-readable error.
@@ -139,6 +144,10 @@ class LookupModule(LookupBase):
         self.set_options(var_options=variables, direct=kwargs)
         try:
             with Ledger(self.get_option("ledger")) as ledger:
+                if not (variables or {}).get("ansible_check_mode"):
+                    # What an interrupted controller left open becomes terminal before it is
+                    # reported (check mode writes nothing, so it shows the rows as they are).
+                    ledger.sweep()
                 found = ledger.commands(
                     client_uuid=self.get_option("client_uuid"), host=self.get_option("host"),
                     command_id=self.get_option("command_id"), wave_id=self.get_option("wave_id"),

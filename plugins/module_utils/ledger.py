@@ -1,9 +1,21 @@
 """The controller's command ledger: every command and every state transition, in SQLite.
 
-Why SQLite: it is in the standard library, survives the play, and with WAL plus a busy
-timeout two plays (two ansible-playbook processes, or forked workers) can read and write at
-once. Lockout checks and the insert of the new command run in one ``BEGIN IMMEDIATE``
-transaction, so two plays cannot both slip under the limit.
+Why SQLite: it is in the standard library, survives the play, and with WAL two plays (two
+ansible-playbook processes, or forked workers) can read and write at once. Lockout checks and
+the insert of the new command run in one ``BEGIN IMMEDIATE`` transaction, so two plays cannot
+both slip under the limit.
+
+Faults (docs/controller.md, "Ledger faults"): every database error is a LedgerError naming the
+file and what to do. Taking the write lock is retried up to a bounded wait (monotonic
+deadline, $INFOSCREEN_LEDGER_WAIT_S, default 30 s); a running wave may defer its transitions
+while another process holds the lock and keeps tracking acks meanwhile. The file is created on
+the first write only, so check mode (which only reads) never creates it; check-mode waves go to
+a scratch file outside the ledger. ``sweep`` (run by every wave start and every ledger query)
+makes commands that an interrupted controller left non-terminal terminal once they are past
+their deadline, and closes the waves it left open, each with a reason.
+
+All database access goes through ``_connect``, ``_write`` (transactions) and ``_rows``
+(reads), so another backend only has to replace those.
 
 Times are stored as epoch seconds (UTC wall clock, float) so windows are plain arithmetic;
 query results render them as RFC 3339 strings. Public API (also used by the PoE/recover
@@ -12,17 +24,31 @@ code, see docs/controller.md): ``Ledger``, ``default_path``, ``Ledger.reserve``,
 """
 
 import datetime
+import functools
+import hashlib
 import json
 import os
+import socket
 import sqlite3
+import tempfile
 import time
 import uuid
 
 from . import lockout as _lockout
 
 ENV_LEDGER = "INFOSCREEN_LEDGER"
-SCHEMA_VERSION = 1
+ENV_LEDGER_WAIT = "INFOSCREEN_LEDGER_WAIT_S"
+DEFAULT_WAIT_S = 30.0
+SCHEMA_VERSION = 2
 NON_TERMINAL_STATES = ("queued", "published", "accepted", "execution_started")
+# A live controller ends every command by its deadline and then writes it within a flush
+# (0.5 s) or, with a busy ledger, within the bounded wait: the sweep leaves it this much more.
+SWEEP_GRACE_S = 60.0
+# Rows without any deadline (steps recorded without expiry), and open waves whose owner is
+# not known to be dead, count as abandoned this long after their last activity.
+STALE_AFTER_S = 3600.0
+# Error codes the sweep gives (docs/controller.md, "Ledger faults").
+INTERRUPTED_CODE = "controller_interrupted"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -46,7 +72,8 @@ CREATE TABLE IF NOT EXISTS commands (
     boot_id_after   TEXT,
     eligible_at     REAL,
     override_reason TEXT,
-    payload         TEXT
+    payload         TEXT,
+    deadline_at     REAL
 );
 CREATE INDEX IF NOT EXISTS commands_client_time ON commands (client_uuid, issued_at);
 CREATE INDEX IF NOT EXISTS commands_request ON commands (request_key, client_uuid);
@@ -77,7 +104,8 @@ CREATE TABLE IF NOT EXISTS waves (
     started_at  REAL,
     finished_at REAL,
     summary     TEXT,
-    gate        TEXT
+    gate        TEXT,
+    owner       TEXT
 );
 CREATE TABLE IF NOT EXISTS wave_hosts (
     wave_id     TEXT NOT NULL,
@@ -91,7 +119,9 @@ CREATE TABLE IF NOT EXISTS wave_hosts (
 
 _COMMAND_FIELDS = ("host", "wave_id", "expires_at", "finished_at", "requested_by", "reason", "error_code",
                    "error_message", "reconnect_s", "boot_id_before", "boot_id_after", "eligible_at",
-                   "override_reason", "payload", "request_key")
+                   "override_reason", "payload", "request_key", "deadline_at")
+# Columns added after schema version 1 (older files get them on their first write).
+_ADDED_COLUMNS = (("commands", "deadline_at", "REAL"), ("waves", "owner", "TEXT"))
 
 
 def default_path():
@@ -111,40 +141,241 @@ def iso(epoch):
 
 
 class LedgerError(RuntimeError):
-    pass
+    """A ledger problem, with a message that names the file and says what to do."""
+
+
+class LedgerBusy(LedgerError):
+    """The write lock could not be taken within the bounded wait."""
+
+
+def _wait_from_env():
+    text = os.environ.get(ENV_LEDGER_WAIT)
+    if not text:
+        return DEFAULT_WAIT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise LedgerError(f"${ENV_LEDGER_WAIT}={text!r} is not a positive number of seconds (the bounded wait for "
+                          f"a busy ledger); unset it or set it to e.g. 30")
+    return value
+
+
+def _is_busy(exc):
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _advice(exc):
+    """What to do about a (non-busy) database error."""
+    text = str(exc).lower()
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return ("the file is not a valid ledger (damaged, or another file): move it aside and re-run (a new, empty "
+                "ledger is created; the lockout history starts over), or point the ledger option / "
+                f"${ENV_LEDGER} at the right file")
+    if "readonly" in text or "read-only" in text or "permission" in text or "unable to open" in text:
+        return (f"make the file and its folder writable for this user, or point the ledger option / ${ENV_LEDGER} "
+                "at a writable file")
+    if "disk" in text or "full" in text or "i/o" in text:
+        return "check the disk holding the ledger (free space, I/O errors), then re-run"
+    return f"check the file, or point the ledger option / ${ENV_LEDGER} at another file"
+
+
+def _guarded(what):
+    """Turn any sqlite3/OS error of a public method into a LedgerError naming the file."""
+
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except LedgerError:
+                raise
+            except (sqlite3.Error, OSError) as exc:
+                raise LedgerError(f"the ledger {self.path} could not be {what}: {exc}; {_advice(exc)}") from exc
+
+        return wrapper
+
+    return decorate
+
+
+def _process_start(pid):
+    """The kernel's start time of a process (Linux), None if unknown, False if it is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    return False if fields[0] in ("Z", "X") else fields[19]
+
+
+def _owner_tag():
+    """host:pid:start of this process: lets a later run tell that a wave's controller is gone."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid()) or ''}"
+
+
+def _owner_gone(owner):
+    """True when the wave's controller process is known to be dead (same host only)."""
+    try:
+        host, pid, start = (owner or "").rsplit(":", 2)
+        pid = int(pid)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return False
+    current = _process_start(pid)
+    if current is False:
+        return True
+    if current is None:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False
+        return False
+    return bool(start) and current != start
+
+
+def scratch_path(ledger_path):
+    """Where check-mode waves of this ledger are kept (outside the ledger, per user)."""
+    digest = hashlib.sha256(ledger_path.encode("utf-8")).hexdigest()[:24]
+    return os.path.join(tempfile.gettempdir(), f"infoscreen-fleet-check-{os.getuid()}", f"{digest}.sqlite3")
+
+
+class _Batch:
+    """``with ledger.batch():`` - one write transaction around many calls, begun by the first
+    write inside it (so a batch that only reads, as in check mode, neither locks nor creates
+    the file); database errors as LedgerError."""
+
+    def __init__(self, ledger):
+        self.ledger = ledger
+
+    def __enter__(self):
+        self.ledger._batch_depth += 1
+        return self.ledger
+
+    def __exit__(self, exc_type, exc, tb):
+        ledger = self.ledger
+        ledger._batch_depth -= 1
+        if ledger._batch_depth or ledger._batch_tx is None:
+            return False
+        tx, ledger._batch_tx = ledger._batch_tx, None
+        try:
+            tx.__exit__(exc_type, exc, tb)
+        except sqlite3.Error as error:
+            raise LedgerError(f"the ledger {ledger.path} could not be written: {error}; "
+                              f"{_advice(error)}") from error
+        return False
 
 
 class Ledger:
-    """A connection to the ledger file. Use as a context manager or call close()."""
+    """A connection to the ledger file. Use as a context manager or call close().
 
-    def __init__(self, path=None, busy_timeout_s=30.0):
+    ``wait_s`` is the bounded wait for the write lock (default $INFOSCREEN_LEDGER_WAIT_S or
+    30 s). The file (and its folder) is created on the first write; reads of a ledger that
+    does not exist yet see an empty one.
+    """
+
+    def __init__(self, path=None, busy_timeout_s=None, wait_s=None):
         self.path = os.path.abspath(os.path.expanduser(path or default_path()))
-        directory = os.path.dirname(self.path)
+        self.wait_s = float(wait_s or busy_timeout_s or _wait_from_env())
+        self._db = None
+        self._writable = False
+        self._scratch = None
+        self._check_waves = set()
+        self._deferred = []
+        self._deferred_since = None
+        self._deferred_error = None
+        self._batch_depth = 0
+        self._batch_tx = None
+        if os.path.exists(self.path):
+            self._db = self._open(self.path, "opened")
+
+    # -- plumbing (the only places that talk to the database) -----------------------------
+
+    def _connect(self, path):
+        db = sqlite3.connect(path, timeout=0.2, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        return db
+
+    def _open(self, path, what):
         try:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
-            self._db.row_factory = sqlite3.Row
+            db = self._connect(path)
+            db.execute("PRAGMA busy_timeout=200")
+            # Reading the header proves it is a database (a stray file fails here, not later).
+            db.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+            return db
+        except sqlite3.Error as exc:
+            raise LedgerError(f"the ledger {path} could not be {what}: {exc}; {_advice(exc)}") from exc
+
+    def _writable_db(self):
+        """The file's connection, created with its schema (migrated) on the first write."""
+        if self._writable:
+            return self._db
+        try:
+            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(f"cannot create the folder of the ledger {self.path}: {exc} (set the ledger option or "
+                              f"${ENV_LEDGER} to a writable file)") from exc
+        if self._db is None:
+            self._db = self._open(self.path, "created")
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-            with self._write():
+            with Ledger._Tx(self, self._db, self.wait_s):
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
-                self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                for table, column, kind in _ADDED_COLUMNS:
+                    present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                    if column not in present:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                                  (str(SCHEMA_VERSION),))
-        except (OSError, sqlite3.Error) as exc:
-            raise LedgerError(f"cannot open the ledger {self.path}: {exc} (set the ledger option or "
+        except LedgerError:
+            raise
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot open the ledger {self.path}: {exc}; {_advice(exc)} (set the ledger option or "
                               f"${ENV_LEDGER} to a writable file)") from exc
         try:
             os.chmod(self.path, 0o600)
         except OSError:
             pass
+        self._writable = True
+        return self._db
 
-    # -- plumbing -------------------------------------------------------------------------
+    def _rows(self, sql, args=(), one=False, db=None):
+        """Run a read; an absent ledger reads as empty. Busy reads are retried up to the bounded wait."""
+        db = db or self._db
+        if db is None:
+            if not os.path.exists(self.path):
+                return None if one else []
+            db = self._db = self._open(self.path, "opened")
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            try:
+                cursor = db.execute(sql, args)
+                return cursor.fetchone() if one else cursor.fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc) or "no such column" in str(exc):
+                    return None if one else []  # a file created but not yet given its schema
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self):
-        self._db.close()
+        for db in (self._db, self._scratch):
+            if db is not None:
+                db.close()
+        self._db = self._scratch = None
+        self._writable = False
 
     def __enter__(self):
         return self
@@ -153,28 +384,96 @@ class Ledger:
         self.close()
 
     class _Tx:
-        """BEGIN IMMEDIATE ... COMMIT; nested uses join the outer transaction."""
+        """BEGIN IMMEDIATE ... COMMIT; nested uses join the outer transaction.
 
-        def __init__(self, db):
+        Taking the write lock is retried until a monotonic deadline (the bounded wait); once
+        it is held, WAL mode lets no other writer in, so the statements inside do not wait.
+        """
+
+        def __init__(self, ledger, db, wait_s):
+            self.ledger = ledger
             self.db = db
+            self.wait_s = wait_s
             self.outer = False
 
         def __enter__(self):
             self.outer = not self.db.in_transaction
             if self.outer:
-                self.db.execute("BEGIN IMMEDIATE")
+                deadline = time.monotonic() + self.wait_s
+                if not self.wait_s:
+                    self.db.execute("PRAGMA busy_timeout=0")  # one try: a deferring wave must not stall
+                try:
+                    while True:
+                        try:
+                            self.db.execute("BEGIN IMMEDIATE")
+                            break
+                        except sqlite3.OperationalError as exc:
+                            if not _is_busy(exc):
+                                raise
+                            if time.monotonic() >= deadline:
+                                raise LedgerBusy(self.ledger.busy_message()) from exc
+                            time.sleep(0.05)
+                finally:
+                    if not self.wait_s:
+                        self.db.execute("PRAGMA busy_timeout=200")
             return self.db
 
         def __exit__(self, exc_type, exc, tb):
             if self.outer:
                 self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
-    def _write(self):
-        return Ledger._Tx(self._db)
+    def busy_message(self, waited_s=None):
+        waited = self.wait_s if waited_s is None else waited_s
+        return (f"the ledger {self.path} is locked by another process (its write lock was still held after "
+                f"waiting {waited:.1f} s): another play, a ledger query or a tool is writing to it. Let it finish "
+                f"(or stop it) and re-run; if such long locks are expected, raise the bounded wait with "
+                f"${ENV_LEDGER_WAIT} (now {self.wait_s:g} s)")
+
+    def _write(self, wait_s=None):
+        wait = self.wait_s if wait_s is None else wait_s
+        db = self._writable_db()
+        if self._batch_depth and self._batch_tx is None:
+            tx = Ledger._Tx(self, db, wait)
+            tx.__enter__()  # held until the batch ends; the statements below join it
+            self._batch_tx = tx
+        return Ledger._Tx(self, db, wait)
 
     def batch(self):
         """One write transaction around many calls (e.g. reserving a whole wave at once)."""
-        return self._write()
+        return _Batch(self)
+
+    def _scratch_db(self):
+        """The check-mode scratch file (waves and wave_hosts only), created on first use."""
+        if self._scratch is None:
+            path = scratch_path(self.path)
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            self._scratch = self._connect(path)
+            self._scratch.execute("PRAGMA busy_timeout=5000")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._scratch.execute(statement)
+            cutoff = time.time() - 86400.0
+            self._scratch.execute("DELETE FROM wave_hosts WHERE wave_id IN (SELECT wave_id FROM waves "
+                                  "WHERE started_at < ?)", (cutoff,))
+            self._scratch.execute("DELETE FROM waves WHERE started_at < ?", (cutoff,))
+            os.chmod(path, 0o600)
+        return self._scratch
+
+    def _is_check_wave(self, wave_id):
+        if wave_id in self._check_waves:
+            return True
+        if self._rows("SELECT 1 FROM waves WHERE wave_id = ?", (wave_id,), one=True) is not None:
+            return False
+        path = scratch_path(self.path)
+        if not os.path.exists(path):
+            return False
+        found = self._scratch_db().execute("SELECT 1 FROM waves WHERE wave_id = ?", (wave_id,)).fetchone()
+        if found is not None:
+            self._check_waves.add(wave_id)
+        return found is not None
+
+    def _wave_db(self, wave_id):
+        return self._scratch_db() if self._is_check_wave(wave_id) else None
 
     # -- lockout --------------------------------------------------------------------------
 
@@ -184,10 +483,7 @@ class Ledger:
         sql = ("SELECT command_id, state, issued_at, expires_at, finished_at FROM commands "  # noqa: S608
                f"WHERE client_uuid = ? AND action IN ({placeholders}) AND state != 'blocked' "
                "AND issued_at > ? ORDER BY issued_at")
-        rows = self._db.execute(
-            sql,
-            (client_uuid, *_lockout.REBOOT_CLASS_ACTIONS, now - max(window_s, 86400.0)),
-        ).fetchall()
+        rows = self._rows(sql, (client_uuid, *_lockout.REBOOT_CLASS_ACTIONS, now - max(window_s, 86400.0)))
         issued = [row["issued_at"] for row in rows]
         failures = [row["finished_at"] or row["issued_at"] for row in rows if row["state"] in _lockout.FAILURE_STATES]
         in_flight = [row["expires_at"] for row in rows
@@ -195,6 +491,7 @@ class Ledger:
                      and row["expires_at"] is not None and row["expires_at"] > now]
         return issued, (max(failures) if failures else None), (max(in_flight) if in_flight else None)
 
+    @_guarded("read")
     def lockout_decision(self, client_uuid, now=None, limit=_lockout.DEFAULT_LIMIT,
                          window_s=_lockout.DEFAULT_WINDOW_S, cooldown_s=_lockout.DEFAULT_COOLDOWN_S):
         """Read-only lockout check for one client (check mode, PoE pre-checks)."""
@@ -203,9 +500,10 @@ class Ledger:
         return _lockout.evaluate(now, issued, last_failure_at=last_failure, in_flight_until=in_flight, limit=limit,
                                  window_s=window_s, cooldown_s=cooldown_s)
 
+    @_guarded("written")
     def reserve(self, client_uuid, action, *, host=None, command_id=None, wave_id=None, request_key=None,
                 expires_at=None, payload=None, requested_by=None, reason=None, override_reason=None,
-                now=None, limit=_lockout.DEFAULT_LIMIT, window_s=_lockout.DEFAULT_WINDOW_S,
+                now=None, deadline_at=None, limit=_lockout.DEFAULT_LIMIT, window_s=_lockout.DEFAULT_WINDOW_S,
                 cooldown_s=_lockout.DEFAULT_COOLDOWN_S, check_lockout=True):
         """Check the lockout and record a new command in one transaction.
 
@@ -215,6 +513,8 @@ class Ledger:
         through and logs the override in the overrides table and the transition detail.
         ``now`` (epoch seconds) is the command's issue time; tests use it to place commands in
         the past instead of sleeping. Actions outside REBOOT_CLASS_ACTIONS skip the lockout.
+        ``deadline_at`` (epoch) is when the controller stops waiting for the command's outcome
+        (default: ``expires_at``); the sweep leaves a command alone until then.
         """
         now = time.time() if now is None else now
         command_id = command_id or str(uuid.uuid4())
@@ -232,14 +532,15 @@ class Ledger:
             db.execute(
                 "INSERT INTO commands (command_id, client_uuid, host, action, state, request_key, wave_id, issued_at, "
                 "expires_at, finished_at, requested_by, reason, error_code, error_message, eligible_at, "
-                "override_reason, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "override_reason, payload, deadline_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (command_id, client_uuid, host, action, state, request_key, wave_id, now, expires_at,
                  now if state == "blocked" else None, requested_by, reason,
                  decision.code if state == "blocked" else None,
                  decision.message if state == "blocked" else None,
                  decision.eligible_at if state == "blocked" else None,
                  override_reason if overridden else None,
-                 json.dumps(payload, sort_keys=True) if payload is not None else None),
+                 json.dumps(payload, sort_keys=True) if payload is not None else None,
+                 deadline_at if deadline_at is not None else expires_at),
             )
             detail = None
             if state == "blocked":
@@ -260,32 +561,76 @@ class Ledger:
         """Record one transition of a command (and update its current state and fields)."""
         self.record_transitions([(command_id, state, at, detail, fields)])
 
-    def record_transitions(self, batch):
+    @_guarded("written")
+    def record_transitions(self, batch, defer_when_busy=False):
         """Record many ``(command_id, state, at, detail, fields)`` transitions in one transaction.
 
         ``state`` None only updates fields. Terminal states set ``finished_at`` unless given.
+        With ``defer_when_busy`` (a running wave) a ledger that another process holds locked
+        does not block the caller: the batch is kept in order and written with the next call;
+        ``flush_deferred`` (called by finish_wave) waits for it up to the bounded wait.
+        Returns False when the batch was deferred.
         """
-        if not batch:
-            return
-        with self._write() as db:
-            for command_id, state, when, detail, given in batch:
-                at = time.time() if when is None else when
-                fields = dict(given or {})
-                unknown = set(fields) - set(_COMMAND_FIELDS)
-                if unknown:
-                    raise LedgerError(f"unknown ledger command fields: {', '.join(sorted(unknown))}")
-                if state is not None:
-                    fields["state"] = state
-                    if state in _lockout.TERMINAL_STATES and "finished_at" not in fields:
-                        fields["finished_at"] = at
-                    db.execute("INSERT INTO transitions (command_id, state, at, detail) VALUES (?,?,?,?)",
-                               (command_id, state, at, detail))
-                if fields:
-                    assignments = ", ".join(f"{name} = ?" for name in fields)
-                    # Column names come from _COMMAND_FIELDS (checked above); values are bound.
-                    db.execute(f"UPDATE commands SET {assignments} WHERE command_id = ?",  # noqa: S608
-                               (*fields.values(), command_id))
+        for _command_id, _state, _when, _detail, given in batch:
+            unknown = set(given or {}) - set(_COMMAND_FIELDS)
+            if unknown:
+                raise LedgerError(f"unknown ledger command fields: {', '.join(sorted(unknown))}")
+        if not defer_when_busy:
+            if self._deferred:
+                self.flush_deferred()
+            if batch:
+                with self._write() as db:
+                    self._apply_transitions(db, batch)
+            return True
+        self._deferred.extend(batch)
+        if not self._deferred:
+            return True
+        try:
+            with self._write(wait_s=0.0) as db:
+                self._apply_transitions(db, self._deferred)
+        except (LedgerError, sqlite3.Error) as exc:
+            if self._deferred_since is None:
+                self._deferred_since = time.monotonic()
+            self._deferred_error = exc
+            return False
+        self._deferred, self._deferred_since, self._deferred_error = [], None, None
+        return True
 
+    @_guarded("written")
+    def flush_deferred(self):
+        """Write deferred transitions, waiting for the lock until the bounded wait (counted from
+        the first deferral) is over; then a LedgerError says how many could not be recorded."""
+        if not self._deferred:
+            return
+        since = self._deferred_since if self._deferred_since is not None else time.monotonic()
+        wait = max(1.0, since + self.wait_s - time.monotonic())
+        try:
+            with self._write(wait_s=wait) as db:
+                self._apply_transitions(db, self._deferred)
+        except LedgerBusy as exc:
+            raise LedgerBusy(f"{self.busy_message(time.monotonic() - since)}. {len(self._deferred)} state "
+                             f"transition(s) of this wave are not recorded; a later run's sweep closes the "
+                             f"commands left open once they are past their deadline") from exc
+        self._deferred, self._deferred_since, self._deferred_error = [], None, None
+
+    @staticmethod
+    def _apply_transitions(db, batch):
+        for command_id, state, when, detail, given in batch:
+            at = time.time() if when is None else when
+            fields = dict(given or {})
+            if state is not None:
+                fields["state"] = state
+                if state in _lockout.TERMINAL_STATES and "finished_at" not in fields:
+                    fields["finished_at"] = at
+                db.execute("INSERT INTO transitions (command_id, state, at, detail) VALUES (?,?,?,?)",
+                           (command_id, state, at, detail))
+            if fields:
+                assignments = ", ".join(f"{name} = ?" for name in fields)
+                # Column names come from _COMMAND_FIELDS (checked by the caller); values are bound.
+                db.execute(f"UPDATE commands SET {assignments} WHERE command_id = ?",  # noqa: S608
+                           (*fields.values(), command_id))
+
+    @_guarded("written")
     def record_step(self, client_uuid, action, state, *, host=None, command_id=None, detail=None, at=None, **fields):
         """Record a non-MQTT step (e.g. ``poe_cycle``) without a lockout check.
 
@@ -302,6 +647,7 @@ class Ledger:
 
     # -- retries --------------------------------------------------------------------------
 
+    @_guarded("read")
     def find_reusable(self, request_key, client_uuid, action, now=None):
         """The latest unexpired, non-blocked command of this request for this client, if any.
 
@@ -309,42 +655,155 @@ class Ledger:
         instead of issuing a second reboot (see docs/controller.md, "Retry safety").
         """
         now = time.time() if now is None else now
-        row = self._db.execute(
+        row = self._rows(
             "SELECT * FROM commands WHERE request_key = ? AND client_uuid = ? AND action = ? "
             "AND state != 'blocked' AND expires_at > ? ORDER BY issued_at DESC LIMIT 1",
-            (request_key, client_uuid, action, now),
-        ).fetchone()
+            (request_key, client_uuid, action, now), one=True)
         return self._command_dict(row) if row else None
+
+    # -- sweeping what interrupted controllers left open ----------------------------------
+
+    @_guarded("swept")
+    def sweep(self, now=None):
+        """Make stale non-terminal commands terminal and close abandoned waves; returns counts.
+
+        A command still queued/published past its deadline (plus SWEEP_GRACE_S) was never
+        accepted: ``expired``; one accepted or execution_started: ``timed_out`` with error code
+        ``controller_interrupted`` (its outcome is unknown: the controller stopped waiting).
+        A wave still open whose commands are all terminal is closed when its controller
+        process is gone (same host) or it saw no activity for STALE_AFTER_S. Check-mode waves
+        are never in the ledger. A ledger that does not exist has nothing to sweep.
+        """
+        if self._db is None and not os.path.exists(self.path):
+            return {"commands": 0, "waves": 0}
+        now = time.time() if now is None else now
+        with self._write() as db:
+            return self._sweep_in_tx(db, now)
+
+    def _sweep_in_tx(self, db, now):
+        placeholders = ",".join("?" * len(NON_TERMINAL_STATES))
+        # Only "?" placeholders are formatted into the SQL; every value is bound.
+        stale = db.execute(
+            "SELECT command_id, host, client_uuid, action, state FROM commands "  # noqa: S608
+            f"WHERE state IN ({placeholders}) AND COALESCE(deadline_at, expires_at, issued_at + ?) + ? < ?",
+            (*NON_TERMINAL_STATES, STALE_AFTER_S, SWEEP_GRACE_S, now)).fetchall()
+        batch = []
+        for row in stale:
+            who = row["host"] or row["client_uuid"]
+            if row["state"] in ("queued", "published"):
+                state, code = "expired", "expired"
+                message = (f"{who}: {row['action']} {row['command_id']} was never accepted: the controller that "
+                           f"sent it was interrupted (last state {row['state']}); swept past its deadline")
+            else:
+                state, code = "timed_out", INTERRUPTED_CODE
+                message = (f"{who}: the controller was interrupted while waiting for the outcome of "
+                           f"{row['action']} {row['command_id']} (last state {row['state']}); outcome unknown, "
+                           f"swept past its deadline")
+            batch.append((row["command_id"], state, now, f"controller interrupted: {message}",
+                          {"error_code": code, "error_message": message}))
+        self._apply_transitions(db, batch)
+        closed = 0
+        for wave in db.execute("SELECT wave_id, started_at, owner FROM waves WHERE finished_at IS NULL "
+                               "AND check_mode = 0").fetchall():
+            # Only "?" placeholders are formatted into the SQL; every value is bound.
+            activity = db.execute(
+                "SELECT SUM(state IN (" + placeholders + ")), MAX(COALESCE(finished_at, issued_at)) "  # noqa: S608
+                "FROM commands WHERE wave_id = ?", (*NON_TERMINAL_STATES, wave["wave_id"])).fetchone()
+            if activity[0]:
+                continue
+            last = max(wave["started_at"] or 0.0, activity[1] or 0.0)
+            if _owner_gone(wave["owner"]):
+                reason = "controller interrupted: its process ended before the wave was finished"
+            elif now - last > STALE_AFTER_S:
+                reason = f"controller interrupted: no activity for more than {STALE_AFTER_S:g} s"
+            else:
+                continue
+            self._close_wave_in_tx(db, wave["wave_id"], reason, now)
+            closed += 1
+        return {"commands": len(batch), "waves": closed}
+
+    @staticmethod
+    def _close_wave_in_tx(db, wave_id, reason, now):
+        rows = db.execute("SELECT state, COUNT(*) FROM commands WHERE wave_id = ? GROUP BY state",
+                          (wave_id,)).fetchall()
+        summary = {"closed": reason, "closed_at": iso(now), "command_states": {row[0]: row[1] for row in rows}}
+        db.execute("UPDATE waves SET finished_at = ?, summary = ? WHERE wave_id = ? AND finished_at IS NULL",
+                   (now, json.dumps(summary, sort_keys=True), wave_id))
+
+    @_guarded("written")
+    def close_wave(self, wave_id, reason, now=None):
+        """Close a wave that could not finish (its summary says why); check-mode waves too."""
+        now = time.time() if now is None else now
+        scratch = self._wave_db(wave_id)
+        if scratch is not None:
+            self._close_wave_in_tx(scratch, wave_id, reason, now)
+            return
+        with self._write() as db:
+            self._close_wave_in_tx(db, wave_id, reason, now)
 
     # -- waves ----------------------------------------------------------------------------
 
+    @_guarded("written")
     def start_wave(self, wave_id, rollout_id, action, check_mode=False, now=None):
-        """Record a wave and return its 1-based number within the rollout."""
+        """Record a wave and return its 1-based number within the rollout.
+
+        A real wave first sweeps the ledger (same transaction). A check-mode wave goes to the
+        scratch file (scratch_path) so that the ledger is not written, nor created.
+        """
         now = time.time() if now is None else now
-        with self._write() as db:
-            number = db.execute("SELECT COUNT(*) FROM waves WHERE rollout_id = ?", (rollout_id,)).fetchone()[0] + 1
+        if check_mode:
+            self._check_waves.add(wave_id)
+            db = self._scratch_db()
+            before = self._rows("SELECT COUNT(*) FROM waves WHERE rollout_id = ?", (rollout_id,), one=True)
+            number = (before[0] if before else 0) + 1
+            number += db.execute("SELECT COUNT(*) FROM waves WHERE rollout_id = ?", (rollout_id,)).fetchone()[0]
             db.execute("INSERT INTO waves (wave_id, rollout_id, number, action, check_mode, started_at) "
-                       "VALUES (?,?,?,?,?,?)", (wave_id, rollout_id, number, action, int(bool(check_mode)), now))
+                       "VALUES (?,?,?,?,1,?)", (wave_id, rollout_id, number, action, now))
+            return number
+        with self._write() as db:
+            self._sweep_in_tx(db, now)
+            number = db.execute("SELECT COUNT(*) FROM waves WHERE rollout_id = ?", (rollout_id,)).fetchone()[0] + 1
+            db.execute("INSERT INTO waves (wave_id, rollout_id, number, action, check_mode, started_at, owner) "
+                       "VALUES (?,?,?,?,0,?,?)", (wave_id, rollout_id, number, action, now, _owner_tag()))
         return number
 
+    @_guarded("written")
     def finish_wave(self, wave_id, results, summary, now=None):
-        """Store every host's result of a wave (``{host: result dict}``) and its summary."""
-        now = time.time() if now is None else now
-        with self._write() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO wave_hosts (wave_id, host, client_uuid, command_id, result) VALUES (?,?,?,?,?)",
-                [(wave_id, host, res.get("client_uuid"), res.get("command_id"), json.dumps(res, sort_keys=True))
-                 for host, res in results.items()],
-            )
-            db.execute("UPDATE waves SET finished_at = ?, summary = ? WHERE wave_id = ?",
-                       (now, json.dumps(summary, sort_keys=True), wave_id))
+        """Store every host's result of a wave (``{host: result dict}``) and its summary.
 
+        Deferred transitions are written first (same transaction), waiting for the lock up to
+        the bounded wait.
+        """
+        now = time.time() if now is None else now
+        rows = [(wave_id, host, res.get("client_uuid"), res.get("command_id"), json.dumps(res, sort_keys=True))
+                for host, res in results.items()]
+        scratch = self._wave_db(wave_id)
+        if scratch is not None:
+            self._store_wave(scratch, rows, summary, now, wave_id)
+            return
+        self.flush_deferred()
+        with self._write() as db:
+            self._store_wave(db, rows, summary, now, wave_id)
+
+    @staticmethod
+    def _store_wave(db, rows, summary, now, wave_id):
+        db.executemany("INSERT OR REPLACE INTO wave_hosts (wave_id, host, client_uuid, command_id, result) "
+                       "VALUES (?,?,?,?,?)", rows)
+        db.execute("UPDATE waves SET finished_at = ?, summary = ? WHERE wave_id = ?",
+                   (now, json.dumps(summary, sort_keys=True), wave_id))
+
+    @_guarded("written")
     def set_gate(self, wave_id, gate):
+        scratch = self._wave_db(wave_id)
+        if scratch is not None:
+            scratch.execute("UPDATE waves SET gate = ? WHERE wave_id = ?", (json.dumps(gate, sort_keys=True), wave_id))
+            return
         with self._write() as db:
             db.execute("UPDATE waves SET gate = ? WHERE wave_id = ?", (json.dumps(gate, sort_keys=True), wave_id))
 
+    @_guarded("read")
     def wave(self, wave_id):
-        row = self._db.execute("SELECT * FROM waves WHERE wave_id = ?", (wave_id,)).fetchone()
+        row = self._rows("SELECT * FROM waves WHERE wave_id = ?", (wave_id,), one=True, db=self._wave_db(wave_id))
         if row is None:
             return None
         wave = dict(row)
@@ -355,19 +814,23 @@ class Ledger:
         wave["finished_at"] = iso(wave["finished_at"])
         return wave
 
+    @_guarded("read")
     def wave_results(self, wave_id):
-        rows = self._db.execute("SELECT host, result FROM wave_hosts WHERE wave_id = ?", (wave_id,)).fetchall()
+        rows = self._rows("SELECT host, result FROM wave_hosts WHERE wave_id = ?", (wave_id,),
+                          db=self._wave_db(wave_id))
         return {row["host"]: json.loads(row["result"]) for row in rows}
 
+    @_guarded("read")
     def wave_host_result(self, wave_id, host):
-        row = self._db.execute("SELECT result FROM wave_hosts WHERE wave_id = ? AND host = ?",
-                               (wave_id, host)).fetchone()
+        row = self._rows("SELECT result FROM wave_hosts WHERE wave_id = ? AND host = ?", (wave_id, host), one=True,
+                         db=self._wave_db(wave_id))
         return json.loads(row["result"]) if row else None
 
     # -- queries --------------------------------------------------------------------------
 
+    @_guarded("read")
     def command(self, command_id, with_transitions=False):
-        row = self._db.execute("SELECT * FROM commands WHERE command_id = ?", (command_id,)).fetchone()
+        row = self._rows("SELECT * FROM commands WHERE command_id = ?", (command_id,), one=True)
         if row is None:
             return None
         found = self._command_dict(row)
@@ -375,11 +838,12 @@ class Ledger:
             found["transitions"] = self.transitions(command_id)
         return found
 
+    @_guarded("read")
     def transitions(self, command_id):
-        rows = self._db.execute("SELECT state, at, detail FROM transitions WHERE command_id = ? ORDER BY id",
-                                (command_id,)).fetchall()
+        rows = self._rows("SELECT state, at, detail FROM transitions WHERE command_id = ? ORDER BY id", (command_id,))
         return [{"state": r["state"], "at": iso(r["at"]), "at_epoch": r["at"], "detail": r["detail"]} for r in rows]
 
+    @_guarded("read")
     def commands(self, *, client_uuid=None, host=None, command_id=None, wave_id=None, action=None, since_s=None,
                  state=None, limit=100, now=None, with_transitions=True):
         """Commands matching every given filter, newest first. ``since_s``: issued in the last N seconds."""
@@ -398,17 +862,18 @@ class Ledger:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY issued_at DESC, rowid DESC LIMIT ?"
         args.append(int(limit))
-        found = [self._command_dict(row) for row in self._db.execute(sql, args).fetchall()]
+        found = [self._command_dict(row) for row in self._rows(sql, args)]
         if with_transitions:
             for item in found:
                 item["transitions"] = self.transitions(item["command_id"])
         return found
 
+    @_guarded("read")
     def overrides(self, client_uuid=None):
         sql, args = "SELECT * FROM overrides", ()
         if client_uuid:
             sql, args = sql + " WHERE client_uuid = ?", (client_uuid,)
-        return [dict(row, at=iso(row["at"])) for row in self._db.execute(sql + " ORDER BY id", args).fetchall()]
+        return [dict(row, at=iso(row["at"])) for row in self._rows(sql + " ORDER BY id", args)]
 
     @staticmethod
     def _command_dict(row):

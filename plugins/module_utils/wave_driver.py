@@ -24,8 +24,15 @@ from .command_tracker import (
     Clock,
     CommandTracker,
 )
-from .ledger import iso
-from .mqtt_client import build_client, connect_client, connection_summary, disconnect_and_forget, reason_text
+from .ledger import LedgerError, iso
+from .mqtt_client import (
+    MqttConnectError,
+    build_client,
+    connect_client,
+    disconnect_and_forget,
+    reason_text,
+    wait_connected,
+)
 from .rollout_summary import wave_counts
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -235,6 +242,8 @@ class WaveRun:
                 request_key=opts.request_key, expires_at=contract.parse_ts(payload["expires_at"]).timestamp(),
                 payload=payload, requested_by=opts.requested_by, reason=opts.reason,
                 override_reason=opts.override_reason, now=contract.parse_ts(payload["issued_at"]).timestamp(),
+                # The sweep of another run leaves the command alone until this run stops waiting.
+                deadline_at=now_wall + max(opts.validity_s, opts.timeout_s),
                 limit=opts.lockout_limit, window_s=opts.lockout_window_s, cooldown_s=opts.cooldown_s)
             if row["state"] == "blocked":
                 self.results[host] = _not_executed(
@@ -294,6 +303,14 @@ class WaveRun:
             self.timing["prepared_s"] = round(time.monotonic() - clock.mono0, 3)
             if to_publish:
                 self._publish_and_wait(client, events, clock, to_publish)
+        except BaseException as exc:
+            # Never leave the wave open: its summary says why it ended (best effort; a ledger
+            # that cannot be written is closed by a later run's sweep).
+            try:
+                self.ledger.close_wave(self.wave_id, f"aborted: {exc or type(exc).__name__}")
+            except LedgerError:
+                pass
+            raise
         finally:
             if client is not None:
                 disconnect_and_forget(client)
@@ -309,12 +326,20 @@ class WaveRun:
         self.timing["wall_s"] = round(time.monotonic() - clock.mono0, 3)
         self.stats["reconnects"] = max(0, events.connects - 1)
         self.counts = wave_counts(self.results)
-        self.ledger.finish_wave(self.wave_id, self.results, {"counts": self.counts, "stats": self.stats,
-                                                             "timing": self.timing})
+        try:
+            self.ledger.finish_wave(self.wave_id, self.results, {"counts": self.counts, "stats": self.stats,
+                                                                 "timing": self.timing})
+        except LedgerError as exc:
+            exc.wave = self  # the caller still reports every published command's outcome
+            raise
         return self.results
 
     def _connect(self, events, clock):
-        client = build_client(self.mqtt_params, client_id=f"infoscreen-ctl-{self.wave_id}", persistent=True)
+        try:
+            client = build_client(self.mqtt_params, client_id=f"infoscreen-ctl-{self.wave_id}", persistent=True)
+        except MqttConnectError as exc:
+            events.last_error = str(exc)
+            return None
         client.user_data_set({"heartbeats": self.options.track_heartbeats})
         client.on_connect = events.on_connect
         client.on_subscribe = events.on_subscribe
@@ -323,17 +348,13 @@ class WaveRun:
         client.on_message = events.on_message
         connect_client(client, self.mqtt_params)
         client.loop_start()
-        deadline = time.monotonic() + self.options.connect_timeout_s
-        while time.monotonic() < deadline and not (events.connected and events.subscribed):
-            time.sleep(0.01)
-        if events.connected and events.subscribed:
+        problem = wait_connected(client, self.mqtt_params, lambda: events.connected and events.subscribed,
+                                 self.options.connect_timeout_s)
+        if problem is None:
             self.timing["connected_s"] = round(time.monotonic() - clock.mono0, 3)
             return client
         client.loop_stop()
-        server = connection_summary(self.mqtt_params)
-        events.last_error = (f"could not connect and subscribe to the broker {server['host']}:{server['port']} "
-                             f"as {server['username']} within {self.options.connect_timeout_s:g} s "
-                             f"({events.last_error or 'no answer'})")
+        events.last_error = problem
         return None
 
     def _publish_and_wait(self, client, events, clock, to_publish):
@@ -402,7 +423,9 @@ class WaveRun:
                 if tracker.terminal:
                     open_trackers.pop(tracker.command_id, None)
             if now >= next_flush or not open_trackers:
-                self.ledger.record_transitions(pending_ledger)
+                # A ledger locked by another process must not stop the ack tracking: the
+                # ledger keeps the batch and writes it later (finish_wave waits, bounded).
+                self.ledger.record_transitions(pending_ledger, defer_when_busy=True)
                 pending_ledger = []
                 next_flush = now + 0.5
             if now >= next_progress or not open_trackers:
