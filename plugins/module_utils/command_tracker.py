@@ -157,6 +157,11 @@ class CommandTracker:
         elif self.boot_id_before is not None and boot_id != self.boot_id_before and self.boot_id_after is None:
             self.boot_id_after = boot_id
 
+    def reannounce_now(self, mono, base_s):
+        """Make the next re-announce due at once (the wave driver re-publishes after
+        ``base_s * 2 ** republished`` without a change): after a reconnect acks may be lost."""
+        self.last_change_mono = min(self.last_change_mono, mono - base_s * 2 ** self.republished)
+
     def _note_boot_id(self, boot_id, mono):
         """Remember the boot id; on a return to an earlier one fail the command. True = conflict."""
         if self.identity_conflict:

@@ -134,6 +134,8 @@ class _Events:
             return
         self.connected = True
         self.connects += 1
+        if self.connects > 1:
+            self.queue.put(("reconnect", time.monotonic(), None, None))
         # Re-subscribing is harmless when the session was kept, and needed when it was lost.
         subscriptions = [(topic, 1) for topic in ACK_SUBSCRIPTIONS]
         if userdata.get("heartbeats"):
@@ -411,6 +413,11 @@ class WaveRun:
                 elif kind == "disconnect":
                     self.progress(f"wave {self.wave_id[:8]}: broker connection lost, reconnecting "
                                   f"(persistent session keeps the acks) at {clock.elapsed(mono):.1f} s")
+                elif kind == "reconnect" and opts.reannounce_s:
+                    # Our session's queue is shared by every client's acks: one client's flood
+                    # can crowd others out while we were away. Ask again for what is still open.
+                    for tracker in open_trackers.values():
+                        tracker.reannounce_now(mono, opts.reannounce_s)
             now = time.monotonic()
             if now >= next_scan:
                 next_scan = now + 0.2

@@ -3,7 +3,7 @@
 Interface (other parts of the simulated fleet and the tests rely on it)::
 
     broker = LocalBroker(workdir, clients=[{"name", "client_uuid", "password"}, ...],
-                         controller_password=None, port=None, tls=False)
+                         controller_password=None, port=None, tls=False, extra_vars=None)
     broker.start()      # renders with ansible-playbook playbooks/broker_local.yml, starts mosquitto
     broker.host, broker.port, broker.controller_username, broker.controller_password
     broker.ca_cert      # path of the throwaway CA when tls=True, else None
@@ -152,8 +152,9 @@ def try_connect(host, port, username, password, *, ca_cert=None, timeout=5.0, cl
 
 
 class LocalBroker:
-    def __init__(self, workdir, clients, controller_password=None, port=None, tls=False):
+    def __init__(self, workdir, clients, controller_password=None, port=None, tls=False, extra_vars=None):
         self.workdir = Path(workdir).resolve()
+        self.extra_vars = dict(extra_vars or {})  # more mqtt_broker_* role variables (tests: small limits)
         self.clients = [
             {"name": str(c["name"]), "client_uuid": str(c["client_uuid"]), "password": str(c["password"])}
             for c in clients
@@ -253,6 +254,7 @@ class LocalBroker:
             "mqtt_broker_controller_password": self.controller_password,
             "mqtt_broker_clients_group": CLIENTS_GROUP,
         }
+        variables.update(self.extra_vars)
         if self.tls:
             paths = make_test_ca(self.workdir / "tls")
             self.ca_cert = paths["ca"]
