@@ -8,6 +8,9 @@
   reads back on, so a run killed with SIGKILL is detected and repaired by the next run;
 - a cycle counts as done only when AdminEnable reads back on and DetectionStatus reaches
   deliveringPower within the timeout (monotonic clock; the last error is kept for the message);
+- DetectionStatus is read during the off time: if it never leaves deliveringPower there is no
+  evidence that power was cut, and the cycle says so (power_cut_unverified) instead of passing
+  cleanly;
 - check mode reads, never writes.
 """
 
@@ -246,13 +249,32 @@ def power_restored_on_exit(controller, intent, restore_timeout):
             raise
 
 
-def _sleep_until(controller, seconds):
+def _watch_off_time(controller, seconds):
+    """Wait the off time, reading DetectionStatus every poll interval: evidence that power was cut.
+
+    A port still reading deliveringPower(3) for the whole off time (or never readable) gives no
+    evidence that the client lost power - a switch that ignored the write, or a stale status
+    object. Returns {"verified", "reads", "seen"}. Reads never shorten or stretch the off time
+    beyond one SNMP request."""
     deadline = controller.clock() + float(seconds)
+    seen, reads = [], 0
     while True:
+        try:
+            state = controller.read()
+        except Interrupted:
+            raise
+        except PoeError:  # a dropped poll is no evidence either way; the off time goes on
+            state = None
+        if state is not None:
+            reads += 1
+            if state.detection not in seen:
+                seen.append(state.detection)
         left = deadline - controller.clock()
         if left <= 0:
-            return
-        controller.sleep(min(left, 0.5))
+            break
+        controller.sleep(min(left, controller.poll_interval, 0.5))
+    verified = any(name != detection_name(DELIVERING_POWER) for name in seen)
+    return {"verified": verified, "reads": reads, "seen": seen}
 
 
 def _cycle(controller, intent, switch_key, result, *, off_time, verify_timeout, details, ledger_step):
@@ -269,7 +291,7 @@ def _cycle(controller, intent, switch_key, result, *, off_time, verify_timeout, 
                 ledger_step.transition("execution_started", detail="%s: power off" % controller.where)
             controller.write_admin(False)
             off_at = controller.clock()
-            _sleep_until(controller, off_time)
+            power_cut = _watch_off_time(controller, off_time)
             controller.write_admin(True)
             result["off_time_s"] = round(controller.clock() - off_at, 3)
             after, seconds = controller.wait_delivering(verify_timeout)
@@ -280,9 +302,23 @@ def _cycle(controller, intent, switch_key, result, *, off_time, verify_timeout, 
         raise
     intent.clear()
     result["after"], result["power_on_s"] = after.as_dict(), round(seconds, 3)
+    result["power_cut"] = power_cut
+    result["power_cut_unverified"] = not power_cut["verified"]
+    done = "%s: off %.1f s, deliveringPower %.1f s after power-on" % (
+        controller.where, result["off_time_s"], result["power_on_s"])
+    fields = {}
+    if not power_cut["verified"]:
+        result["power_cut_warning"] = (
+            "%s: power_cut_unverified - DetectionStatus never left deliveringPower during the %.1f s off time "
+            "(%d reads: %s), so there is no evidence that the client lost power; the port is back on and "
+            "verified. Check that the switch really cuts power on this port (firmware, profile, PoE passthrough)."
+            % (controller.where, result["off_time_s"], power_cut["reads"], ", ".join(power_cut["seen"]) or "none"))
+        fields = {"error_code": "power_cut_unverified", "error_message": "power cut not verified: " +
+                  result["power_cut_warning"]}
     if ledger_step:
-        ledger_step.transition("completed", detail="%s: off %.1f s, deliveringPower %.1f s after power-on" % (
-            controller.where, result["off_time_s"], result["power_on_s"]))
+        ledger_step.transition("completed", detail=done + ("; power cut NOT verified" if fields else
+                                                           "; power cut verified (%s)" % ", ".join(power_cut["seen"])),
+                               **fields)
 
 
 def run_port_action(controller, intent_dir, switch_key, state, *, check_mode=False, off_time=8.0,

@@ -1,6 +1,9 @@
 # -*- coding: utf-8 -*-
 """Persistent "port may be dark" markers on the controller, one per (switch, group, port).
 
+The switch part of the key is its resolved address (resolve_switch), so runs that spell one
+switch differently (``localhost:P`` and ``127.0.0.1:P``) share the lock and heal each other.
+
 RFC 3621 AdminEnable survives switch reboots, so a tool killed between "off" and "on"
 (SIGKILL, OOM, power loss of the controller) leaves the client dark for good. Before the
 first write that can switch a port off we write an intent marker (fsync'd); it is removed
@@ -37,6 +40,18 @@ def default_intent_dir():
     return os.path.join(state_home, "infoscreen-fleet", "poe-intent")
 
 
+def resolve_switch(switch):
+    """The switch's address as the SNMP transport reaches it (pysnmp's UdpTransportTarget resolves
+    IPv4), so every spelling of one switch - ``localhost``, ``127.0.0.1``, ``SW1.example`` - gets
+    the same marker; a name that does not resolve is kept, lower-cased."""
+    name = str(switch).strip().lower()
+    try:
+        infos = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_DGRAM)
+    except (OSError, UnicodeError):
+        return name
+    return infos[0][4][0] if infos else name
+
+
 def port_key(switch, snmp_port, group, port):
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", str(switch))
     return "%s_%d_%d.%d" % (safe, int(snmp_port), int(group), int(port))
@@ -47,9 +62,13 @@ class PortIntent:
 
     def __init__(self, directory, switch, snmp_port, group, port):
         self.directory = directory
-        self.key = port_key(switch, snmp_port, group, port)
+        self.address = resolve_switch(switch)
+        self.key = port_key(self.address, snmp_port, group, port)
         self.lock_path = os.path.join(directory, self.key + ".lock")
         self.marker_path = os.path.join(directory, self.key + ".intent")
+        # Markers written before keys were resolved used the switch as spelled: still honoured.
+        spelled = os.path.join(directory, port_key(switch, snmp_port, group, port) + ".intent")
+        self._other_markers = [spelled] if spelled != self.marker_path else []
         self.where = "PoE port %d.%d on switch %s" % (int(group), int(port), switch)
         self._fd = None
 
@@ -78,18 +97,20 @@ class PortIntent:
 
     def read(self):
         """The marker left by an earlier run (stale, since we hold the lock), or None."""
-        try:
-            with open(self.marker_path) as fh:
-                return json.load(fh)
-        except FileNotFoundError:
-            return None
-        except ValueError:
-            # a marker cut short by a crash while writing still means "maybe dark"
-            return {"corrupt": True}
+        for path in [self.marker_path] + self._other_markers:
+            try:
+                with open(path) as fh:
+                    return json.load(fh)
+            except FileNotFoundError:
+                continue
+            except ValueError:
+                # a marker cut short by a crash while writing still means "maybe dark"
+                return {"corrupt": True}
+        return None
 
     def write(self, operation, **details):
-        record = dict(details, operation=operation, pid=os.getpid(), controller=socket.gethostname(),
-                      written_at=time.time())
+        record = dict(details, operation=operation, switch_address=self.address, pid=os.getpid(),
+                      controller=socket.gethostname(), written_at=time.time())
         tmp = self.marker_path + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -101,11 +122,15 @@ class PortIntent:
         return record
 
     def clear(self):
-        try:
-            os.unlink(self.marker_path)
-        except FileNotFoundError:
-            return
-        _fsync_dir(self.directory)
+        removed = False
+        for path in [self.marker_path] + self._other_markers:
+            try:
+                os.unlink(path)
+                removed = True
+            except FileNotFoundError:
+                pass
+        if removed:
+            _fsync_dir(self.directory)
 
 
 def _fsync_dir(path):

@@ -14,6 +14,8 @@ description:
     PSE group/port and verifies power with C(pethPsePortDetectionStatus).
   - O(state=cycle) switches the port off, waits O(off_time), switches it on and succeeds only when
     AdminEnable reads back on and DetectionStatus reaches C(deliveringPower) within O(verify_timeout).
+  - During the off time of a cycle DetectionStatus is read every O(poll_interval) (at most every 0.5 s); if it never
+    leaves C(deliveringPower) the cycle returns RV(power_cut_unverified=true) with a warning instead of a clean success.
   - After any "off" of a cycle the port is switched back on on every exit path (errors, SIGTERM,
     SIGINT, SIGHUP). If that fails the module fails with C(error_code=port_left_dark), naming the
     switch and port left dark.
@@ -181,6 +183,24 @@ power_on_s:
   description: Seconds from the on write until DetectionStatus read deliveringPower.
   returned: when the module switched a port on and verified it
   type: float
+power_cut:
+  description:
+    - Evidence that a cycle cut the power, from C(pethPsePortDetectionStatus) read during the off time.
+    - C(verified) is true when some read showed a status other than C(deliveringPower).
+  returned: when state=cycle and not in check mode
+  type: dict
+  contains:
+    verified: {description: Some read during the off time showed the power cut, type: bool}
+    reads: {description: Successful reads during the off time, type: int}
+    seen: {description: DetectionStatus names read during the off time, type: list, elements: str}
+  sample: {verified: true, reads: 8, seen: [disabled]}
+power_cut_unverified:
+  description:
+    - True when DetectionStatus never left C(deliveringPower) during the off time, so there is no evidence
+      that the client lost power (a warning C(power_cut_unverified) is shown and the ledger step's
+      C(error_code) says so); the port is still switched back on and verified.
+  returned: when state=cycle and not in check mode
+  type: bool
 duration_s:
   description: Wall time of the module's work.
   returned: success
@@ -306,6 +326,8 @@ def main():
         module.warn("%s: found the intent marker of an interrupted run (%s); %s" % (
             controller.where, result["interrupted_run"].get("operation", "?"),
             "switched the port back on" if result["healed_interrupted_run"] else "left as is"))
+    if result.get("power_cut_warning"):
+        module.warn(result.pop("power_cut_warning"))
     result.update(base)
     module.exit_json(**result)
 

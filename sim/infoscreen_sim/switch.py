@@ -209,7 +209,8 @@ class SimSwitch:
             entry = state["ports"][f"{group}.{port}"]
         admin = entry["admin"] == 1
         powered_for = time.time() - entry.get("enabled_at", 0)
-        delivering = admin and entry.get("pd", True) and powered_for >= self.power_up_delay_s
+        delivering = entry.get("detection_stuck") or (admin and entry.get("pd", True)
+                                                      and powered_for >= self.power_up_delay_s)
         detection = 3 if delivering else (2 if admin else 1)
         return {"admin_enabled": admin, "detection": DETECTION_NAMES[detection], **entry}
 
@@ -222,8 +223,13 @@ class SimSwitch:
         pd: bool | None = None,
         writable: bool | None = None,
         value_type: str | None = None,
+        detection_stuck: bool | None = None,
     ) -> None:
-        """Change a port behind the agent's back (test setup): power, device present, writable, type."""
+        """Change a port behind the agent's back (test setup): power, device present, writable, type.
+
+        ``detection_stuck=True`` is the fault "DetectionStatus never changes": the port reports
+        deliveringPower(3) whatever AdminEnable says (a switch that ignores the off, or a stale
+        status object)."""
         with self._locked_state() as state:
             entry = state["ports"][f"{group}.{port}"]
             if admin_enabled is not None:
@@ -236,6 +242,8 @@ class SimSwitch:
                 entry["writable"] = writable
             if value_type is not None:
                 entry["value_type"] = value_type
+            if detection_stuck is not None:
+                entry["detection_stuck"] = detection_stuck
 
     # -- power hook ------------------------------------------------------------------------
     def on_power_event(self, callback: PowerCallback) -> None:

@@ -12,7 +12,7 @@ FAST_LADDER = {
     "infoscreen_recover_cooldown_s": 1, "infoscreen_recover_listen_s": 8,
     "infoscreen_recover_max_heartbeat_age_s": 8,
     "infoscreen_recover_restart_app_timeout_s": 8, "infoscreen_recover_reboot_timeout_s": 6,
-    "infoscreen_recover_reconnect_timeout_s": 30, "infoscreen_recover_poe_off_time_s": 1,
+    "infoscreen_recover_reconnect_timeout_s": 60, "infoscreen_recover_poe_off_time_s": 1,
     "infoscreen_recover_poe_verify_timeout_s": 5, "infoscreen_recover_poe_poll_interval_s": 0.2,
 }
 

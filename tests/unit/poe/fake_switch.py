@@ -15,6 +15,7 @@ class FakeSwitch:
         self.fail_writes_on = False  # every write of "on" times out
         self.on_write = None  # callback(value) run after each accepted write
         self.sessions = 0
+        self.detection_stuck = False  # DetectionStatus reads deliveringPower(3) whatever AdminEnable says
 
     def factory(self):
         self.sessions += 1
@@ -34,7 +35,7 @@ class FakeSession:
         if sw.fail_reads:
             sw.fail_reads -= 1
             raise SnmpTimeout("fake: no response")
-        detection = sw.detection_when_on if sw.admin == 1 else 1
+        detection = 3 if sw.detection_stuck else (sw.detection_when_on if sw.admin == 1 else 1)
         out = {}
         for name, oid in named_oids:
             out[name] = rfc1902.Integer32(detection if "105.1.1.1.6." in oid else sw.admin)

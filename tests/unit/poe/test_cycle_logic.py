@@ -189,3 +189,45 @@ def test_unreachable_switch_fails_before_any_write_or_marker(tmp_path, clock):
         poe_cycle.run_port_action(controller_for(switch, clock), str(tmp_path / "intent"), KEY, "cycle")
     assert switch.writes == []
     assert not os.path.exists(intent_for(tmp_path).marker_path)
+
+
+def test_stuck_detection_during_the_off_time_is_power_cut_unverified(tmp_path, clock):
+    """DetectionStatus never leaves deliveringPower while off: the cycle still switches the port
+    back on and verifies it, but reports power_cut_unverified with a warning text, not a clean pass."""
+    switch = FakeSwitch()
+    switch.detection_stuck = True
+    result = poe_cycle.run_port_action(controller_for(switch, clock), str(tmp_path / "intent"), KEY, "cycle",
+                                       off_time=5)
+    assert switch.writes == [2, 1] and switch.admin == 1
+    assert result["power_cut_unverified"] is True
+    assert result["power_cut"] == {"verified": False, "reads": result["power_cut"]["reads"],
+                                   "seen": ["deliveringPower"]} and result["power_cut"]["reads"] >= 5
+    assert "power_cut_unverified" in result["power_cut_warning"]
+    assert result["off_time_s"] == 5  # the reads do not shorten the off time
+
+
+def test_a_status_change_during_the_off_time_verifies_the_cut(tmp_path, clock):
+    """Any read showing the port not delivering power during the off time is the evidence."""
+    result = poe_cycle.run_port_action(controller_for(FakeSwitch(), clock), str(tmp_path / "intent"), KEY, "cycle",
+                                       off_time=5)
+    assert result["power_cut_unverified"] is False and result["power_cut"]["seen"] == ["disabled"]
+    assert "power_cut_warning" not in result
+
+
+def test_spellings_of_one_switch_share_the_marker(tmp_path):
+    """localhost and 127.0.0.1 (any case) resolve to one address: one lock and one marker."""
+    paths = {PortIntent(str(tmp_path), name, 161, 1, 5).marker_path for name in ("localhost", "127.0.0.1", "LOCALHOST")}
+    assert len(paths) == 1
+    assert PortIntent(str(tmp_path), "127.0.0.1", 162, 1, 5).marker_path not in paths  # another SNMP port
+
+
+def test_a_marker_under_the_spelled_name_is_still_found_and_cleared(tmp_path):
+    """A marker keyed by the switch as spelled (written before keys were resolved) still heals."""
+    from ansible_collections.infoscreen.fleet.plugins.module_utils.poe_intent import port_key
+
+    spelled = tmp_path / (port_key("localhost", 161, 1, 5) + ".intent")
+    spelled.write_text(json.dumps({"operation": "cycle", "pid": 1}))
+    with PortIntent(str(tmp_path), "localhost", 161, 1, 5) as intent:
+        assert intent.read()["operation"] == "cycle"
+        intent.clear()
+    assert not spelled.exists()

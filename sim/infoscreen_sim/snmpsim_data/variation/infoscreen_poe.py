@@ -11,6 +11,7 @@ Records in the data file name the column they stand for as their value:
 (cpeExtPsePortEnable). DetectionStatus follows AdminEnable: disabled(1) while off,
 searching(2) for `power_up_delay_s` after power-on (or forever without a powered device),
 then deliveringPower(3). The state survives a restart, like AdminEnable on a real switch.
+Fault `detection_stuck` (set by SimSwitch.set_port): DetectionStatus stays deliveringPower(3).
 """
 
 import fcntl
@@ -68,6 +69,8 @@ def _locked(fn):
 
 
 def _detection(state, port):
+    if port.get("detection_stuck"):  # fault: the status never changes, whatever AdminEnable says
+        return DETECT_DELIVERING
     if port["admin"] != ADMIN_TRUE:
         return DETECT_DISABLED
     if not port.get("pd", True):
