@@ -12,7 +12,8 @@ description:
     reconnect time against the baseline and ceiling, error), totals per wave with the gate decision,
     and overall totals.
   - Unreachable hosts, blocked hosts and hosts the play never reached (the gate stopped the
-    remaining waves) are listed too; no targeted host is dropped.
+    remaining waves) are listed too; no targeted host is dropped. The gate's reason is printed
+    with each wave (a wave that executed nothing is a STOP, never a pass).
   - Optionally writes the report as JSON (data structure documented in
     C(plugins/module_utils/rollout_summary.py), schema C(infoscreen.rollout_report/1)) and as JUnit XML.
   - Prints nothing when the run had no lifecycle wave.
@@ -28,7 +29,10 @@ options:
       - section: callback_rollout_report
         key: json_path
   junit_path:
-    description: Write the report as JUnit XML (one testsuite per wave, one testcase per host) to this file.
+    description:
+      - Write the report as JUnit XML (one testsuite per wave, one testcase per host) to this file.
+      - Each judged wave also has a testcase C(gate), failed with the gate's reason when it said stop
+        (for example C(nothing executed) when the broker was unreachable or every client was blocked).
     type: path
     env:
       - name: INFOSCREEN_ROLLOUT_JUNIT

@@ -9,13 +9,13 @@ short_description: Decide whether the remaining waves of a rollout may run
 description:
   - Reads a wave's counts from the ledger and returns C(stop=true) when fewer than O(min_executed)
     commands were executed in the wave (zero included - broker unreachable, every client blocked by
-    the lockout, no valid host: nothing sent is never a pass), or when
+    the lockout, no valid host - nothing sent is never a pass), or when
     (failed + timed_out + unreachable) / (executed + unreachable) is B(strictly greater) than O(threshold_pct).
   - Executed means sent (the broker acknowledged the publish); blocked hosts, hosts with a bad
     C(client_uuid) and commands the broker never took are not executed. C(expired) and
     completed-above-the-reconnect-ceiling count as failed. Hosts that dropped out of the play before
     the command (state C(unreachable)) count against the wave.
-  - In check mode nothing is sent: the gate is not judged (continue, said in C(reason)).
+  - In check mode nothing is sent, so the gate is not judged (continue, said in C(reason)).
   - Records the decision in the ledger. Never fails; the playbook stops the remaining waves when C(stop) is true.
 options:
   wave_id:

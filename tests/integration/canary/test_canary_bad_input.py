@@ -13,14 +13,14 @@ pytestmark = [pytest.mark.integration]
 UUIDS = [f"0b6f1a52-4e4c-4a8e-9d53-1f0d8a6c2b1{i}" for i in range(3)]
 
 
-def run(tmp_path, extra):
+def run(tmp_path, extra, *args):
     inventory = {"all": {"children": {"infoscreen_clients": {
         "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
         "children": {group: {"hosts": {f"pi-{i}": {"client_uuid": UUIDS[i]}}}
                      for i, group in enumerate(["canary", "wave1", "wave2"])}}}}}
     path = tmp_path / "inventory.json"
     path.write_text(json.dumps(inventory))
-    rc, output, _recap = run_ansible_playbook(path, "canary.yml", "-e", json.dumps(extra), timeout=300)
+    rc, output, _recap = run_ansible_playbook(path, "canary.yml", "-e", json.dumps(extra), *args, timeout=300)
     return rc, output
 
 
@@ -33,10 +33,30 @@ def run(tmp_path, extra):
     ({"canary_release": {"label": "2.0"}, "canary_apply_mode": "magic"}, "(simulated or roles)"),
     ({"canary_release": {"label": "2.0"}, "canary_apply_mode": "simulated"},
      "infoscreen_sim_root (the simulated client root) must be set"),
+    # Issue 12: waves, gate options and --limit are checked before anything is touched.
+    ({"canary_release": {"label": "2.0"}, "canary_waves": ["canary", "nosuch"]},
+     "wave group(s) nosuch not in the inventory"),
+    ({"canary_release": {"label": "2.0"}, "canary_waves": ["0", "100%"]}, "a wave needs at least 1 host"),
+    ({"canary_release": {"label": "2.0"}, "canary_waves": ["150%"]}, "above 0 and at most 100"),
+    ({"canary_release": {"label": "2.0"}, "canary_waves": [2.5, "100%"]}, "is not a whole number of hosts"),
+    ({"canary_release": {"label": "2.0"}, "canary_threshold_pct": 500},
+     "threshold_pct must be a number between 0 and 100"),
+    ({"canary_release": {"label": "2.0"}, "canary_min_executed": 0}, "min_executed must be an integer of at least 1"),
+    ({"canary_release": {"label": "2.0"}, "canary_min_executed": 2},
+     "min_executed 2 is larger than the first wave (canary: 1 host(s))"),
 ])
 def test_bad_options_fail_before_any_client_is_touched(tmp_path, extra, words):
     rc, out = run(tmp_path, extra)
     assert rc != 0, out
     assert words in " ".join(out.split()), out[-3000:]
     assert "Nothing was changed" in out or "Fix the inventory" in out
+    assert "PLAY [Roll the release out wave by wave]" not in out
+
+
+def test_a_limit_without_the_canary_is_refused_before_any_client_is_touched(tmp_path):
+    """--limit without localhost and without the canary group: the checks still run (first
+    play on hosts: all) and refuse a rollout that would start without its canary."""
+    rc, out = run(tmp_path, {"canary_release": {"label": "2.0"}}, "-l", "pi-1,pi-2")
+    assert rc != 0, out
+    assert "the first wave (canary group canary) has no host within --limit" in " ".join(out.split()), out[-3000:]
     assert "PLAY [Roll the release out wave by wave]" not in out

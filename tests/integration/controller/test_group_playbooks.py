@@ -229,3 +229,30 @@ def test_broker_stopped_mid_wave_is_a_stop(controller_fleet, run_playbook, ledge
     assert_first_wave_stopped(rc, output, report, ["client-001", "client-002"], ["client-003", "client-004"])
     sent = {topic.split("/")[1] for topic, _ in spy.commands}
     assert sent <= {uuid_of(controller_fleet, n) for n in ("client-001", "client-002")}, sent
+
+
+@pytest.mark.parametrize("case", [
+    (["-e", "infoscreen_wave_size=0"], "wave size (item 1) '0' is out of range: a wave needs at least 1 host"),
+    (["-e", "infoscreen_wave_size=2.5"], "is not a size"),
+    (["-e", "infoscreen_wave_gate_threshold_pct=500"], "threshold_pct must be a number between 0 and 100"),
+    (["-e", "infoscreen_wave_gate_min_executed=0"], "min_executed must be an integer of at least 1"),
+    (["-e", "infoscreen_wave_size=2", "-e", "infoscreen_wave_gate_min_executed=3"],
+     "min_executed 3 is larger than the first wave"),
+    (["-e", "infoscreen_target=healthy:nosuch"], "nosuch is not a group or host of the inventory"),
+])
+def test_bad_options_are_refused_before_any_client_is_touched(controller_fleet, run_playbook, ledger_path,
+                                                              command_spy, case):
+    """Every wave option is checked in the first play, before a command exists: the run fails
+    naming the option, nothing is published and the ledger holds no command."""
+    extra, words = case
+    spy = command_spy(controller_fleet)
+    rc, output, _report = run_playbook(controller_fleet, "reboot.yml", "-l", "healthy", *extra, ledger=ledger_path)
+    assert rc != 0, output
+    assert words in " ".join(output.split()), output[-3000:]
+    assert "Nothing was changed" in output
+    assert "PLAY [Reboot signage clients in waves]" not in output
+    time.sleep(0.3)
+    assert spy.commands == []
+    if ledger_path.exists():
+        with Ledger(str(ledger_path)) as ledger:
+            assert ledger.commands() == []

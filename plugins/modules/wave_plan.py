@@ -1,0 +1,107 @@
+#!/usr/bin/python
+"""Documentation of the action plugin infoscreen.fleet.wave_plan (runs on the controller)."""
+
+DOCUMENTATION = r"""
+module: wave_plan
+author: infoscreen-fleet developers
+version_added: 0.2.0
+short_description: Check the rollout options and plan the waves before any client is touched
+description:
+  - Checks the wave sizes (integers of at least 1, or percentages above 0 and at most 100, decimals
+    such as C(2.5%) allowed; zero, negative, decimal counts and anything else refused), the gate threshold
+    (0 to 100), O(min_executed) (an integer of at least 1, and not larger than the first wave) and the
+    wave group names (known, non-empty, not overlapping).
+  - Plans the waves from the hosts the play really targets (C(--limit) applied). Group waves keep the
+    limited members of each group (a later group without a host in the limit is skipped and named; a
+    first wave without one is refused), batch sizes are cut from the limited hosts.
+  - Returns exact batch sizes for the play's C(serial), so Ansible never sees a percentage or a zero.
+  - Fails with a message that names the option and says that nothing was changed.
+options:
+  waves:
+    description:
+      - Inventory group names (one wave per group, the first is the canary), or batch sizes (a list of
+        counts or percentages, the last one repeating, as for Ansible's C(serial)), or one batch size.
+    type: raw
+    required: true
+  hosts:
+    description: The hosts of the rollout in play order. Defaults to C(ansible_play_hosts_all) (C(--limit) applied).
+    type: list
+    elements: str
+  target:
+    description: For batch sizes, the inventory group the batches are cut from (only its hosts among O(hosts)).
+    type: str
+  pattern:
+    description:
+      - The host pattern of the rollout play (for example C(infoscreen_clients) or C(lobby:hall)); every plain
+        group or host name in it must exist in the inventory (Ansible itself only warns and goes on).
+    type: str
+  threshold_pct:
+    description: The gate threshold to check, a number from 0 to 100.
+    type: raw
+    default: 5
+  min_executed:
+    description: The gate's minimum executed count to check, an integer of at least 1 and at most the first wave.
+    type: raw
+    default: 1
+attributes:
+  check_mode:
+    support: full
+    description: Plans only; it never changes anything.
+  action:
+    support: full
+    description: Runs on the controller as an action plugin.
+seealso:
+  - module: infoscreen.fleet.wave_gate
+  - module: infoscreen.fleet.lifecycle_wave
+"""
+
+EXAMPLES = r"""
+- name: Plan the waves
+  infoscreen.fleet.wave_plan:
+    waves: ["10%", "50%", "100%"]
+    target: infoscreen_clients
+    min_executed: 2
+  run_once: true
+  register: plan
+"""
+
+RETURN = r"""
+serial:
+  description: Exact batch sizes for the play's serial (they sum to the number of hosts).
+  returned: success
+  type: list
+  elements: int
+waves:
+  description: The planned waves, each with number, name and hosts.
+  returned: success
+  type: list
+  elements: dict
+skipped:
+  description: Wave groups without a host in the limit (skipped).
+  returned: success
+  type: list
+  elements: str
+mode:
+  description: groups or sizes.
+  returned: success
+  type: str
+hosts:
+  description: Number of hosts in the plan.
+  returned: success
+  type: int
+first_wave:
+  description: Number of hosts in the first wave.
+  returned: success
+  type: int
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(argument_spec={}, bypass_checks=True)
+    module.fail_json(msg="infoscreen.fleet.wave_plan runs on the controller as an action plugin")
+
+
+if __name__ == "__main__":
+    main()
