@@ -152,7 +152,7 @@ def try_connect(host, port, username, password, *, ca_cert=None, timeout=5.0, cl
 
 
 class LocalBroker:
-    def __init__(self, workdir, clients, controller_password=None, port=None, tls=False, extra_vars=None):
+    def __init__(self, workdir, clients, controller_password=None, port=None, tls=False, *, extra_vars=None):
         self.workdir = Path(workdir).resolve()
         self.extra_vars = dict(extra_vars or {})  # more mqtt_broker_* role variables (tests: small limits)
         self.clients = [
