@@ -42,11 +42,10 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         host = task_vars.get("inventory_hostname")
-        if not args["wave_id"] and not (args["ladder"] and (args["wave_error"] is not None or args["result"])):
-            raise AnsibleActionFail("lifecycle_outcome needs wave_id (or, with ladder, the host's result or "
-                                    "wave_error when the wave failed as a whole)")
         if args["ladder"]:
             return self._ladder(result, host, args)
+        if not args["wave_id"]:
+            raise AnsibleActionFail("lifecycle_outcome needs wave_id (the wave_id returned by lifecycle_wave)")
         try:
             with Ledger(args["ledger"]) as ledger:
                 found = ledger.wave_host_result(args["wave_id"], host)
@@ -83,6 +82,8 @@ class ActionModule(ActionBase):
         action = args["action"] or "the step"
         wave_error = args["wave_error"]
         found = args["result"] if wave_error is None else None
+        if wave_error is None and found is None and not args["wave_id"]:
+            wave_error = "no result for host %s and no wave_id to look it up" % host
         if wave_error is None and found is None:
             try:
                 with Ledger(args["ledger"]) as ledger:
