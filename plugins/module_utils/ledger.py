@@ -79,6 +79,8 @@ CREATE INDEX IF NOT EXISTS commands_client_time ON commands (client_uuid, issued
 CREATE INDEX IF NOT EXISTS commands_request ON commands (request_key, client_uuid);
 CREATE INDEX IF NOT EXISTS commands_host_time ON commands (host, issued_at);
 CREATE INDEX IF NOT EXISTS commands_time ON commands (issued_at);
+CREATE INDEX IF NOT EXISTS commands_state ON commands (state);
+CREATE INDEX IF NOT EXISTS commands_wave ON commands (wave_id);
 CREATE TABLE IF NOT EXISTS transitions (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     command_id  TEXT NOT NULL,
@@ -315,7 +317,7 @@ class Ledger:
         except sqlite3.Error as exc:
             raise LedgerError(f"the ledger {path} could not be {what}: {exc}; {_advice(exc)}") from exc
 
-    def _writable_db(self):
+    def _writable_db(self, wait_s=None):
         """The file's connection, created with its schema (migrated) on the first write."""
         if self._writable:
             return self._db
@@ -329,7 +331,7 @@ class Ledger:
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            with Ledger._Tx(self, self._db, self.wait_s):
+            with Ledger._Tx(self, self._db, self.wait_s if wait_s is None else wait_s):
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
@@ -431,7 +433,7 @@ class Ledger:
 
     def _write(self, wait_s=None):
         wait = self.wait_s if wait_s is None else wait_s
-        db = self._writable_db()
+        db = self._writable_db(wait)
         if self._batch_depth and self._batch_tx is None:
             tx = Ledger._Tx(self, db, wait)
             tx.__enter__()  # held until the batch ends; the statements below join it
@@ -684,9 +686,10 @@ class Ledger:
         placeholders = ",".join("?" * len(NON_TERMINAL_STATES))
         # Only "?" placeholders are formatted into the SQL; every value is bound.
         stale = db.execute(
-            "SELECT command_id, host, client_uuid, action, state FROM commands "  # noqa: S608
+            "SELECT command_id, host, client_uuid, action, state, "  # noqa: S608
+            "COALESCE(deadline_at, expires_at, issued_at + ?) AS ended FROM commands "
             f"WHERE state IN ({placeholders}) AND COALESCE(deadline_at, expires_at, issued_at + ?) + ? < ?",
-            (*NON_TERMINAL_STATES, STALE_AFTER_S, SWEEP_GRACE_S, now)).fetchall()
+            (STALE_AFTER_S, *NON_TERMINAL_STATES, STALE_AFTER_S, SWEEP_GRACE_S, now)).fetchall()
         batch = []
         for row in stale:
             who = row["host"] or row["client_uuid"]
@@ -699,8 +702,10 @@ class Ledger:
                 message = (f"{who}: the controller was interrupted while waiting for the outcome of "
                            f"{row['action']} {row['command_id']} (last state {row['state']}); outcome unknown, "
                            f"swept past its deadline")
+            # finished_at is when the controller stopped waiting (its deadline), so the
+            # escalation cooldown counts from then, not from whenever a later run swept it.
             batch.append((row["command_id"], state, now, f"controller interrupted: {message}",
-                          {"error_code": code, "error_message": message}))
+                          {"error_code": code, "error_message": message, "finished_at": row["ended"]}))
         self._apply_transitions(db, batch)
         closed = 0
         for wave in db.execute("SELECT wave_id, started_at, owner FROM waves WHERE finished_at IS NULL "

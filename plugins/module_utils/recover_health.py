@@ -23,10 +23,12 @@ import uuid
 
 from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
 from ansible_collections.infoscreen.fleet.plugins.module_utils.mqtt_client import (
+    MqttConnectError,
     build_client,
     connect_client,
     disconnect_and_forget,
     reason_text,
+    wait_connected,
 )
 
 SUBSCRIPTIONS = (("infoscreen/+/heartbeat", 0), ("infoscreen/+/health", 0), ("infoscreen/+/service_failed", 1))
@@ -118,20 +120,22 @@ class HealthWatcher:
         self._client = None
 
     def __enter__(self):
-        self._client = build_client(self.params, "infoscreen-recover-%s" % uuid.uuid4().hex[:10], persistent=False)
+        try:
+            self._client = build_client(self.params, "infoscreen-recover-%s" % uuid.uuid4().hex[:10],
+                                        persistent=False)
+        except MqttConnectError as exc:  # a CA file it cannot use: the message says which and why
+            raise HealthError("could not connect to the MQTT broker %s:%s: %s" % (
+                self.params["mqtt_host"], self.params["mqtt_port"], exc)) from None
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
         connect_client(self._client, self.params)
         self._client.loop_start()
-        deadline = time.monotonic() + self.connect_timeout_s
-        with self._cond:
-            while not self._connected and time.monotonic() < deadline:
-                self._cond.wait(0.1)
-        if not self._connected:
+        # wait_connected says what went wrong (refused credentials, TLS, refused port, no answer).
+        problem = wait_connected(self._client, self.params, lambda: self._connected, self.connect_timeout_s)
+        if problem is not None:
             self.__exit__()
-            raise HealthError("could not connect to the MQTT broker %s:%s within %.0f s (%s)" % (
-                self.params["mqtt_host"], self.params["mqtt_port"], self.connect_timeout_s,
-                self._connect_error or "no answer"))
+            raise HealthError("could not connect to the MQTT broker %s:%s within %.0f s: %s" % (
+                self.params["mqtt_host"], self.params["mqtt_port"], self.connect_timeout_s, problem))
         return self
 
     def __exit__(self, *exc):

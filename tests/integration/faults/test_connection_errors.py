@@ -120,3 +120,22 @@ def test_timeout_says_the_broker_did_not_answer(tls_broker, tmp_path):
         os.kill(tls_broker.pid, signal.SIGCONT)
     assert_clean_failure(rc, output, report, ledger, f"127.0.0.1:{tls_broker.plain_port}", "did not answer",
                          "within")
+
+
+def test_recover_playbook_names_the_tls_verification_failure(tls_broker, tmp_path):
+    """recover.yml reads client health first (recover_health, its own connection): a CA that did
+    not sign the broker's certificate is named there too (it said "no answer"), nothing is sent
+    and the play fails without a traceback."""
+    other_ca = make_test_ca(tmp_path / "other-ca")["ca"]
+    ledger = tmp_path / "ledger.sqlite3"
+    rc, output, _report = run_playbook(
+        "recover.yml", inventory(tmp_path, tls_broker.tls_port), tmp_path, "-e", f"infoscreen_mqtt_ca_cert={other_ca}",
+        "-e", f"infoscreen_ledger={ledger}", "-e", f"infoscreen_recover_report_file={tmp_path / 'recover.json'}",
+        ledger=ledger, username=tls_broker.controller_username, password=tls_broker.controller_password)
+    assert rc != 0, output
+    assert "Traceback" not in output
+    for text in ("TLS verification", other_ca, "certificate verify failed"):
+        assert text in output, f"{text!r} not in the output:\n{output}"
+    if ledger.exists():
+        with sqlite3.connect(ledger) as db:
+            assert db.execute("SELECT COUNT(*) FROM commands").fetchone()[0] == 0

@@ -320,6 +320,8 @@ def test_sweep_makes_stale_commands_terminal_and_leaves_live_ones_alone(ledger):
     assert found["live"]["state"] == "execution_started"
     assert found["done"]["state"] == "completed"
     assert found["started"]["transitions"][-1]["detail"].startswith("controller interrupted")
+    assert found["started"]["finished_at_epoch"] == NOW + 240  # its deadline: the cooldown counts from there
+    assert found["started"]["transitions"][-1]["at_epoch"] == NOW + 240 + SWEEP_GRACE_S + 1
 
 
 def test_sweep_closes_waves_whose_controller_is_gone_but_not_live_ones(ledger, ledger_path):
