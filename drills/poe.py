@@ -11,6 +11,10 @@ and the module's intent directory and sends a signal at one step of the cycle:
 Signals: SIGTERM, SIGINT, SIGHUP (the module must switch the port back on before it exits)
 and SIGKILL (nothing runs; the next run of the tool - a plain ``state: query`` - must heal).
 
+The next run spells the switch as ``localhost`` (the killed one used ``127.0.0.1``): intent
+markers are keyed by the resolved address. One more pair of cycles checks the evidence of the
+power cut: a port whose DetectionStatus never changes must be reported power_cut_unverified.
+
 A port is left dark when, after the killed run and the next ordinary run of the tool, the
 switch still has AdminEnable off or is not delivering power. Also reported: ports dark right
 after a SIGKILL (expected until the next run; that is what the intent marker is for).
@@ -92,14 +96,28 @@ def kill_at(switch, port, intent_dir, step, signame):
     if signame != "SIGKILL":
         wait_until(lambda: not _dark(switch, port), POWER_UP_S + 3, 0.05)
     dark_after_kill = _dark(switch, port)
-    healed = finish_poe_module(start_poe_module(poe_module_args(switch, intent_dir, state="query", port=port,
-                                                                 snmp_timeout=2, snmp_retries=1,
-                                                                 verify_timeout=15)), timeout=60)
+    # The next run spells the switch differently (localhost vs 127.0.0.1): markers are keyed by
+    # the resolved address, so it must still find and heal the killed run's marker.
+    heal_args = dict(poe_module_args(switch, intent_dir, state="query", port=port, snmp_timeout=2, snmp_retries=1,
+                                     verify_timeout=15), switch="localhost")
+    healed = finish_poe_module(start_poe_module(heal_args), timeout=60)
     wait_until(lambda: not _dark(switch, port), POWER_UP_S + 3, 0.05)
     return {"step": step, "signal": signame, "hit": hit, "dark_after_kill": dark_after_kill,
             "dark_after_next_run": _dark(switch, port), "markers_left": len(_markers(intent_dir)),
             "killed_msg": ((killed or {}).get("msg") or "")[:160], "hung": hung, "no_result": no_result,
             "healed": bool(healed.get("healed_interrupted_run"))}
+
+
+def evidence(switch, intent_dir, port):
+    """One cycle on a port whose DetectionStatus never changes (fault detection_stuck) and one on a
+    normal port: (stuck cycle reported clean, normal cycle reported unverified, stuck port left dark)."""
+    switch.set_port(port, detection_stuck=True)
+    args = poe_module_args(switch, intent_dir, state="cycle", port=port, off_time=1.0, poll_interval=0.1)
+    stuck = finish_poe_module(start_poe_module(args), timeout=60)
+    switch.set_port(port, detection_stuck=False)
+    normal = finish_poe_module(start_poe_module(args), timeout=60)
+    return (stuck.get("power_cut_unverified") is not True, normal.get("power_cut_unverified") is not False,
+            not switch.port_state(port)["admin_enabled"])
 
 
 def run(ctx):
@@ -113,6 +131,7 @@ def run(ctx):
             outcomes.append(outcome)
             ctx.say(f"    {signame} at {step}: reached {outcome['hit']}, dark after kill {outcome['dark_after_kill']}, "
                     f"after next run {outcome['dark_after_next_run']}, healed {outcome['healed']}")
+        stuck_clean, normal_flagged, stuck_dark = evidence(switch, intent_dir, 24)
     left_dark = sum(o["dark_after_next_run"] for o in outcomes)
     caught_dark = sum(o["dark_after_kill"] for o in outcomes if o["signal"] != "SIGKILL")
     sigkill_dark = sum(o["dark_after_kill"] for o in outcomes if o["signal"] == "SIGKILL")
@@ -128,6 +147,12 @@ def run(ctx):
             note=note, extra={"outcomes": outcomes}),
         Row(NAME, "ports dark after SIGTERM/SIGINT/SIGHUP (module restores before exit)", caught_dark,
             goal=Goal("==", 0)),
+        Row(NAME, "killed runs healed by a next run spelling the switch differently (localhost)",
+            sum(o["healed"] for o in outcomes if o["signal"] == "SIGKILL" and o["dark_after_kill"]),
+            note=f"of {sigkill_dark} SIGKILL runs that left the port dark (markers keyed by the resolved address)"),
+        Row(NAME, "cycles without evidence of the power cut reported as a clean success", int(stuck_clean),
+            goal=Goal("==", 0), note=f"DetectionStatus stuck at deliveringPower (fault detection_stuck); normal cycle "
+                                     f"wrongly flagged: {normal_flagged}; stuck port left off: {stuck_dark}"),
         Row(NAME, f"tool runs that did not exit within {EXIT_TIMEOUT_S} s of SIGTERM/SIGINT/SIGHUP", len(hung),
             goal=Goal("==", 0), note=f"hung: {', '.join(hung) or 'none'} (killed with SIGKILL, then healed)"),
         Row(NAME, "runs that ended without a module result after SIGTERM/SIGINT/SIGHUP", len(no_json),
