@@ -9,6 +9,8 @@ ledger_query.yml (ansible-playbook), real agents (simulated power) and a real mo
 """
 
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -238,6 +240,28 @@ def test_sigkill_mid_wave_then_ledger_query_and_the_next_wave_sweep_the_stale_ro
     assert open_waves(ledger) == 1, "check mode must not write to the ledger, not even the sweep"
     fleet_run(fleet, "restart_app.yml", tmp_path, "-l", "client-001", "-e", "infoscreen_wave_timeout_s=2",
               ledger=ledger).wait()
+    assert open_waves(ledger) == 0
+
+
+def test_ctrl_c_mid_wave_leaves_rows_that_the_next_query_sweeps(fleet_factory, tmp_path):
+    """Ctrl-C (SIGINT to ansible-playbook, as a terminal sends it) while client-001's reboot is in
+    flight: Ansible stops its worker at once (SIGTERM, no cleanup), so the command stays
+    execution_started and the wave open - as after SIGKILL - and is not swept before its
+    deadline (it may still run); past it, ledger_query.yml sweeps it and closes the wave."""
+    fleet = fleet_factory(clients=1, shared_broker=True, faults={"client-001": ["never_returns"]})
+    ledger = tmp_path / "ledger.sqlite3"
+    run = fleet_run(fleet, "reboot.yml", tmp_path, ledger=ledger)
+    wait_for(lambda: read_states(ledger) == ["execution_started"] or not run.running(), 60, "execution_started")
+    assert run.running(), run.output
+    os.kill(run.proc.pid, signal.SIGINT)
+    rc, output, _report = run.wait(timeout=60)
+    assert rc != 0, output
+    rc, output, _report = fleet_run(fleet, "ledger_query.yml", tmp_path, ledger=ledger).wait()
+    assert "client-001 reboot_host execution_started" in output, output  # before its deadline: left alone
+    shift_ledger_back(ledger, 3600)
+    rc, output, _report = fleet_run(fleet, "ledger_query.yml", tmp_path, ledger=ledger).wait()
+    assert rc == 0, output
+    assert "client-001 reboot_host timed_out controller_interrupted" in output, output
     assert open_waves(ledger) == 0
 
 
