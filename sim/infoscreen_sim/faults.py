@@ -14,6 +14,7 @@ FAULTS = {
     "drops_acks": "the agent executes commands but its acks are lost",
     "crash_loop": "the agent process dies crash_after_s after every start and is restarted",
     "app_crashed": "the signage app starts crashed (app_state=crashed) until restart_app",
+    "loses_state": "the agent's state dir is empty at every boot after the first (a read-only overlay root)",
 }
 DEFAULT_SLOW_BOOT_S = 200.0
 

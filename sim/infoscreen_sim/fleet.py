@@ -19,6 +19,7 @@ import os
 import random
 import secrets
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -137,6 +138,9 @@ class SimClient:
         os.replace(tmp, self.boot_id_path)
         if not (self.boots == 1 and "app_crashed" in self.faults):
             self.app_state_path.write_text("running\n")
+        if self.boots > 1 and "loses_state" in self.faults:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+            self.state_dir.mkdir(mode=0o700)
         self.note(f"booted {self.boot_id}")
         self.spawn()
 
