@@ -294,6 +294,9 @@ class WaveRun:
         if valid and not opts.check_mode:
             client = self._connect(events, clock)
             if client is None:
+                # Once for the wave, in full: the per-host results repeat it, but the report
+                # table truncates it and wave_summary.yml has no per-host task.
+                self.warn(f"nothing sent to {len(valid)} host(s): {events.last_error}")
                 for host, client_uuid in valid:
                     self.results[host] = _not_executed(
                         host, client_uuid, opts.action, "failed", error_code="broker_unreachable",

@@ -64,11 +64,15 @@ def assert_clean_failure(rc, output, report, ledger, *expected):
             assert db.execute("SELECT COUNT(*) FROM commands").fetchone()[0] == 0
 
 
-def test_refused_credentials_name_the_user_and_the_broker(tls_broker, tmp_path):
+@pytest.mark.parametrize("per_host_outcome", [True, False])
+def test_refused_credentials_name_the_user_and_the_broker(tls_broker, tmp_path, per_host_outcome):
     """A wrong controller password: the broker refuses the CONNECT. The message says the broker
-    refused user infoscreen-controller's credentials at 127.0.0.1:PORT and what to check."""
+    refused user infoscreen-controller's credentials at 127.0.0.1:PORT and what to check - also
+    without the per-host outcome task (infoscreen_wave_per_host_outcome=false)."""
     port = tls_broker.plain_port
-    rc, output, report, ledger = reboot(tls_broker, tmp_path, port, password=WRONG_PASSWORD)
+    rc, output, report, ledger = reboot(tls_broker, tmp_path, port,
+                                        "-e", f"infoscreen_wave_per_host_outcome={str(per_host_outcome).lower()}",
+                                        password=WRONG_PASSWORD)
     assert_clean_failure(rc, output, report, ledger, f"127.0.0.1:{port}", "refused the credentials",
                          "'infoscreen-controller'", "mqtt_password")
 
