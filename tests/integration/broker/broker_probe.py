@@ -66,6 +66,15 @@ class Probe:
             time.sleep(0.02)
         return False
 
+    def wait_for_topic(self, topic, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if any(t == topic for t, _payload in self.received):
+                    return True
+            time.sleep(0.02)
+        return False
+
     def close(self):
         self.client.disconnect()
         self.client.loop_stop()

@@ -8,6 +8,8 @@ controller account keeps free client ids (one per wave / health read).
 """
 
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -81,3 +83,43 @@ def test_another_account_cannot_kick_a_real_agent_off(fleet_broker, fleet_factor
     terminal = ctl.wait_terminal([cmd["command_id"]], 30)[cmd["command_id"]]
     assert terminal["status"] == "completed", terminal
     assert health["broker_connection"]["reconnect_count"] == 0, health["broker_connection"]
+
+
+def test_notify_service_failed_keeps_the_command_queued_for_its_agent(shared_broker, shared_broker_clients,
+                                                                      tmp_path):
+    """The real ``infoscreen-agent notify-service-failed`` shares the agent's client id (the only
+    one its account may use): it publishes its report, and a QoS 1 command queued for the
+    offline agent is neither consumed nor destroyed - the owner still gets it afterwards."""
+    me = shared_broker_clients[2]
+    topic = _command_topic(me)
+    session = dict(client_id=me["client_uuid"], clean_session=False)
+    owner = Probe(shared_broker, me["client_uuid"], me["password"], **session)
+    owner.subscribe(topic)
+    owner.close()
+    controller = Probe(shared_broker, shared_broker.controller_username, shared_broker.controller_password)
+    controller.subscribe(f"infoscreen/{me['client_uuid']}/service_failed")
+    token = f"queued-{time.monotonic_ns()}"
+    controller.publish(topic, token)
+    boot_id = tmp_path / "boot_id"
+    boot_id.write_text("3f1c1b2e-5a4d-4c3b-9e2f-1a2b3c4d5e6f\n")
+    config = tmp_path / "agent.ini"
+    config.write_text(f"[mqtt]\nhost = {shared_broker.host}\nport = {shared_broker.port}\n"
+                      f"username = {me['client_uuid']}\npassword = {me['password']}\n\n"
+                      f"[agent]\nclient_uuid = {me['client_uuid']}\nstate_dir = {tmp_path / 'state'}\n"
+                      f"power_backend = sim\nboot_id_path = {boot_id}\n\n"
+                      f"[sim]\nrequest_path = {tmp_path / 'power-request.json'}\n")
+    config.chmod(0o600)
+    try:
+        result = subprocess.run([sys.executable, "-m", "infoscreen_agent", "--config", str(config),
+                                 "notify-service-failed", "infoscreen-app.service"], capture_output=True,
+                                text=True, check=False, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert controller.wait_for_topic(f"infoscreen/{me['client_uuid']}/service_failed")
+        back = Probe(shared_broker, me["client_uuid"], me["password"], **session)
+        try:
+            assert back.wait_for(token), "the notifier consumed or destroyed the agent's queued command"
+        finally:
+            back.close()
+    finally:
+        controller.publish(f"infoscreen/{me['client_uuid']}/service_failed", "")  # clear the retained report
+        controller.close()
