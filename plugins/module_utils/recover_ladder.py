@@ -60,6 +60,8 @@ def judge_step(action, result, *, wave_error=None):
                         code or "not_published")
     if state in _NO_ANSWER:
         return _verdict(ESCALATE, True, "%s published, no answer: %s" % (action, message or state))
+    if code == "identity_conflict":  # two machines behind one identity (command_tracker): no tier may act
+        return _verdict(STOP, True, "%s: %s; %s" % (action, message, STOPS_HERE), code)
     if state == "failed":
         if code in EXECUTION_FAILURES or seen & _TAKEN_ON_STATES:
             return _verdict(ESCALATE, True, "%s failed on the client: %s" % (action, message))

@@ -105,3 +105,15 @@ def test_assess_without_conflict_is_unchanged():
     record = {"seen": True, "heartbeat_age_s": 3.0, "boot_id": A, "app_state": "running", "service_failed": None,
               "identity_conflict": False, "boot_ids_seen": [], "client_uuid": CLIENT}
     assert assess(record, 65, 90) == []
+
+
+def test_the_recover_ladder_stops_on_an_identity_conflict():
+    """A reboot step that ended identity_conflict is not escalated (no PoE cycle on doubt)."""
+    from ansible_collections.infoscreen.fleet.plugins.module_utils.recover_ladder import STOP, judge_step
+
+    t = tracker()
+    for mono, boot in ((100.1, A), (100.2, B), (100.3, A)):
+        t.on_heartbeat(boot, mono)
+    t.on_ack(ack("accepted"), 100.05)
+    verdict = judge_step("reboot_host", t.result())
+    assert verdict["verdict"] == STOP and verdict["stop_code"] == "identity_conflict"
