@@ -39,6 +39,7 @@ _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 
 ACK_SUBSCRIPTIONS = ("infoscreen/+/commands/ack", "infoscreen/+/command/ack")
 HEARTBEAT_SUBSCRIPTION = "infoscreen/+/heartbeat"
+INVALID_ACK_WARNINGS = 10  # per wave; a client flooding its ack topic must not flood the play output
 # A command that reached one of these states left the controller (broker PUBACK or an ack).
 SENT_STATES = frozenset(("published", "accepted", "execution_started", "completed", "failed"))
 
@@ -497,7 +498,10 @@ class WaveRun:
             ack = contract.parse_payload("ack", payload)
         except contract.ContractError as exc:
             self.stats["invalid_acks"] += 1
-            self.warn(f"ignored an invalid ack on {topic}: {exc}")
+            if self.stats["invalid_acks"] <= INVALID_ACK_WARNINGS:  # one client may flood: the rest are counted
+                self.warn(f"ignored an invalid ack on {topic}: {exc}"
+                          + ("; further invalid acks are only counted (stats.invalid_acks)"
+                             if self.stats["invalid_acks"] == INVALID_ACK_WARNINGS else ""))
             return None
         tracker = self.by_command.get(ack["command_id"])
         if tracker is None:
