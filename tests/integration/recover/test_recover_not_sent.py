@@ -7,9 +7,14 @@ for the hosts it hits: their PoE port is never switched, the report file and the
 why, and the play exits non-zero.
 """
 
+import contextlib
+import sqlite3
+import threading
+import time
+
 import pytest
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import Ledger
-from integration.recover.ladder_run import hang, run_recover_playbook, step_states
+from integration.recover.ladder_run import hang, run_recover_playbook
 
 pytestmark = pytest.mark.integration
 
@@ -46,34 +51,52 @@ def test_broker_unreachable_from_the_start_stops_before_any_step(fleet_factory, 
     assert_port_never_switched(sim_switch)
 
 
-def test_broker_stopped_mid_ladder_never_power_cycles(fleet_factory, sim_switch, tmp_path):
-    """restart_app is published and runs out (the client hangs); the broker then stops before
-    reboot_host: reboot_host is not sent, so the ladder stops there - no PoE cycle, no poe_cycle
-    row in the ledger, and the report names the unreachable broker as the reason."""
+def published(ledger_path, action):
+    """Whether the ledger shows a command for ``action`` that the broker acknowledged (read-only)."""
+    if not ledger_path.exists():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{ledger_path}?mode=ro", uri=True, timeout=1)) as db:
+            rows = db.execute("SELECT state FROM commands WHERE action = ?", (action,)).fetchall()
+    except sqlite3.Error:  # not created yet, or busy: ask again
+        return False
+    return any(state in ("published", "accepted", "execution_started", "expired", "timed_out") for (state,) in rows)
+
+
+def test_broker_stopped_mid_wave_never_power_cycles(fleet_factory, sim_switch, tmp_path):
+    """The broker stops during the restart_app wave, once the command was published: restart_app
+    counts as tried (published, no answer by its deadline), but reboot_host cannot be sent, so the
+    ladder stops there - no PoE cycle, no poe_cycle row in the ledger, exit 2, and the report names
+    the unreachable broker as the reason."""
     fleet = poe_fleet(fleet_factory, sim_switch)
-    stopped = []
+    ledger = tmp_path / "ledger.sqlite3"
+    stopped = threading.Event()
 
-    def stop_broker_before_reboot(line):
-        if not stopped and "TASK [Wait the escalation cooldown before reboot_host]" in line:
-            fleet.broker.stop()
-            stopped.append(True)
+    def stop_broker_once_published():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not published(ledger, "restart_app"):
+            time.sleep(0.05)
+        fleet.broker.stop()
+        stopped.set()
 
-    rc, out, rows = run_recover_playbook(fleet, sim_switch, tmp_path, on_line=stop_broker_before_reboot,
-                                         extra_vars={"infoscreen_recover_cooldown_s": 3})
-    assert stopped, "the ladder never reached reboot_host:\n" + out
+    def watch(line):
+        if "TASK [Send the step to the hosts still pending - restart_app]" in line:
+            threading.Thread(target=stop_broker_once_published, daemon=True).start()
+
+    rc, out, rows = run_recover_playbook(fleet, sim_switch, tmp_path, on_line=watch)
+    assert stopped.is_set(), "the ladder never reached restart_app:\n" + out
     assert rc == 2, out  # the hosts the ladder stopped for fail the play
     assert rows is not None, "no report file written:\n" + out
     row = rows["client-001"]
     print(f"rc {rc}; report reason: {row['reason']}")
-    states = step_states(row)
-    assert states[0][0] == "restart_app" and states[0][1] in ("expired", "timed_out"), row
-    assert [s for s, _ in states] == ["restart_app", "reboot_host"], row
+    assert [(s["step"], s["tried"]) for s in row["steps"]] == [("restart_app", True), ("reboot_host", False)], row
+    assert row["steps"][0]["state"] in ("expired", "timed_out"), row
     assert row["state"] == "failed" and row["recovered_by"] is None, row
     assert "reboot_host" in row["reason"] and "not sent" in row["reason"] and "broker" in row["reason"], row
     assert "no PoE cycle" in row["reason"], row
     assert "client-001 (poe tier) not recovered" in out
     assert_port_never_switched(sim_switch)
-    with Ledger(str(tmp_path / "ledger.sqlite3")) as db:
+    with Ledger(str(ledger)) as db:
         assert "poe_cycle" not in [c["action"] for c in db.commands()]
 
 
