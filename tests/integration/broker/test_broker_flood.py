@@ -11,7 +11,10 @@ re-announce is set later than the wave's deadline, so only the reconnect re-anno
 the wave here.
 """
 
+import time
+
 import pytest
+from broker_probe import Probe
 from fixtures.broker import make_clients
 from infoscreen_sim.ack_flood import run_ack_flood
 from infoscreen_sim.broker import LocalBroker
@@ -34,3 +37,24 @@ def test_an_ack_flood_while_the_controller_is_offline_loses_no_outcome(tmp_path,
     for result in outcome["results"].values():
         assert result["state"] == "completed", result
         assert result["republished"] >= 1, result  # asked again after the reconnect
+
+
+def test_a_payload_above_message_size_limit_is_dropped(shared_broker, shared_broker_clients):
+    """One message cannot add more than mqtt_broker_message_size_limit (16 KiB) to the
+    controller's queue: a 20 KB ack from a client is dropped, a 4.3 KB one (the largest the
+    contract allows) arrives, and so does a barrier published after both."""
+    me = shared_broker_clients[0]
+    topic = f"infoscreen/{me['client_uuid']}/commands/ack"
+    controller = Probe(shared_broker, shared_broker.controller_username, shared_broker.controller_password)
+    client = Probe(shared_broker, me["client_uuid"], me["password"])
+    try:
+        controller.subscribe(topic)
+        big, largest, barrier = "B" * 20_000, "L" * 4_300, f"barrier-{time.monotonic_ns()}"
+        for payload in (big, largest, barrier):
+            client.publish(topic, payload)
+        assert controller.wait_for(barrier)
+        assert largest in controller.payloads()
+        assert big not in controller.payloads()
+    finally:
+        client.close()
+        controller.close()
