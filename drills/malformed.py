@@ -10,21 +10,80 @@ agent has worked through the batch before the next one is sent.
 Crashes: agent processes that died (the fleet restarts them; a restart not caused by a
 simulated boot is a crash). Executions: helper invocations in the agent log, simulated
 boots, power requests. At the end each agent must still execute one valid command.
+
+Issue 13 adds three parts:
+- wrong-shape state files: for each case in ``STATE_CASES`` a fourth agent gets the file
+  written into its state dir and is killed; the restarted agent must not crash again, must
+  report the file in health (``agent_state.state_problems``) and must complete a valid probe;
+- the flood: ``bench/agent_flood.py`` (one agent, distinct valid commands, default lockout):
+  executions inside the lockout window, the longest heartbeat gap, RSS after the flood;
+- the in-process mode (drills/handler_drill.py): the real handler and store without MQTT.
 """
 
+import importlib.util
+import json
+import signal
 import time
 from collections import Counter
+from pathlib import Path
 
 from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
 from infoscreen_sim.controller import SimController
 
-from . import payload_fuzz
+from . import handler_drill, payload_fuzz
 from .kit import agent_log, crashes, running_fleet, wait_until
 from .report import Goal, Row
 
 NAME = "malformed input"
 BATCH = 80  # below mosquitto's per-client queue (mqtt_broker_max_queued_messages: 100)
 SENTINEL_TIMEOUT_S = 60
+
+
+_CID = "0f0e0d0c-0b0a-4908-8706-050403020100"
+_PENDING = {"command_id": _CID, "action": "reboot_host", "boot_id": "b", "invoked_at": 1.0, "deadline_at": 2.0,
+            "phase": "invoking", "terminal": None}
+STATE_CASES = {
+    "commands.json": [1, 2, 3],
+    "commands.meta.json": {"format": 2, "trusted_since": "x", "horizon": 0, "executions": []},
+    "commands.journal": "garbage\n",
+    "pending.json": dict(_PENDING, action="format_disk"),
+}
+STATE_CASES_EXTRA = {  # several files per restart, full size only
+    "pending.json": dict(_PENDING, deadline_at="soon", terminal="completed"),
+    "commands.json": {_CID: {"action": "reboot_host", "seen_at": "yesterday", "status": "completed"}},
+}
+
+
+def _load_flood_bench():
+    path = Path(__file__).resolve().parents[1] / "bench" / "agent_flood.py"
+    spec = importlib.util.spec_from_file_location("agent_flood", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def wrong_shape_state(ctx, fleet, controller, name):
+    """Write each wrong-shaped state file, kill the agent, and check the restarted one serves."""
+    client = fleet.clients[name]
+    # This client's own lockout is off (layered config), so every probe may run.
+    client.role_config_path.parent.mkdir(parents=True, exist_ok=True)
+    client.role_config_path.write_text("[agent]\nlockout_max = 0\n")
+    cases = list(STATE_CASES.items()) + (list(STATE_CASES_EXTRA.items()) if not ctx.quick else [])
+    reported, served, pid = 0, 0, fleet.status()[name]["pid"]
+    for file_name, content in cases:
+        text = content if isinstance(content, str) else json.dumps(content)
+        (client.state_dir / file_name).write_text(text)
+        fleet.signal_agent(name, signal.SIGKILL)
+        wait_until(lambda p=pid: fleet.status()[name]["pid"] not in (None, p), 30)
+        pid = fleet.status()[name]["pid"]
+        controller.health.pop(client.client_uuid, None)
+        health = wait_until(lambda: controller.health.get(client.client_uuid), 30) or {}
+        problems = (health.get("agent_state") or {}).get("state_problems") or []
+        reported += any(file_name in p for p in problems)
+        probe = controller.send(client.client_uuid, "restart_app")
+        done = controller.wait_terminal([probe["command_id"]], 30)[probe["command_id"]]
+        served += bool(done and done["status"] == "completed")
+    return len(cases), reported, served
 
 
 def sentinel(client_uuid):
@@ -37,9 +96,9 @@ def run(ctx):
     total = ctx.pick(2000, 10000)
     targets = 2
     rng = payload_fuzz.new_rng(ctx.seed)
-    with running_fleet(ctx, "malformed", targets + 1, boot_time="fixed:50") as fleet:
+    with running_fleet(ctx, "malformed", targets + 2, boot_time="fixed:50") as fleet:
         names = sorted(fleet.clients)
-        bystander, targets = names[-1], names[:targets]
+        bystander, shape, targets = names[-1], names[-2], names[:targets]
         uuid_of = {n: fleet.clients[n].client_uuid for n in names}
         plan = {}
         replaced = 0
@@ -71,13 +130,18 @@ def run(ctx):
                 probe = controller.send(uuid_of[name], "restart_app")
                 done = controller.wait_terminal([probe["command_id"]], 60)[probe["command_id"]]
                 alive[name] = bool(done and done["status"] == "completed")
+            before_shape = fleet.status()[shape]
+            cases, reported, served = wrong_shape_state(ctx, fleet, controller, shape)
+            after_shape = fleet.status()[shape]
         after = fleet.status()
         logs = {n: agent_log(fleet, n) for n in names}
-        executions = sum(sum(log.executions.values()) for log in logs.values())
+        executions = sum(sum(log.executions.values()) for n, log in logs.items() if n != shape)
         probe_runs = sum(alive.values())  # each successful probe is one legitimate execution
         wrong_runs = executions - probe_runs
-        boots = sum(after[n]["boots"] - before[n]["boots"] for n in names)
-        crashed = crashes(before, after)
+        boots = sum(after[n]["boots"] - before[n]["boots"] for n in names if n != shape)
+        crashed = crashes({n: before[n] for n in names if n != shape}, {n: after[n] for n in names if n != shape})
+        # The shape client's agent was killed once per case on purpose; any start beyond is a crash.
+        shape_crashes = max(0, after_shape["agent_starts"] - before_shape["agent_starts"] - cases)
         handled = sum(log.dropped + sum(log.rejections.values()) + sum(log.duplicates.values())
                       for log in logs.values())
         handler_errors = sum(log.handler_errors for log in logs.values())
@@ -96,4 +160,29 @@ def run(ctx):
             note=f"helper runs beyond the {probe_runs} valid probes: {wrong_runs}; simulated boots: {boots}"),
         Row(NAME, "payloads sent", sent, goal=Goal(">=", ctx.pick(2000, 10000))),
         Row(NAME, "agents still executing a valid command afterwards", probe_runs, goal=Goal(">=", len(targets))),
+        Row(NAME, f"wrong-shape state files: agent crashes after the restart ({cases} cases)", shape_crashes,
+            goal=Goal("==", 0), note=f"files: {', '.join(sorted({f for f, _c in STATE_CASES.items()}))}; "
+                                     f"reported in health {reported}/{cases}"),
+        Row(NAME, "wrong-shape state files: restarted agent completed a valid probe", served, goal=Goal(">=", cases)),
+        Row(NAME, "wrong-shape state files: reported in health (agent_state.state_problems)", reported,
+            goal=Goal(">=", cases)),
+    ] + flood_rows(ctx) + handler_drill.rows(handler_drill.run_in_process(
+        ctx.pick(20000, 200000), ctx.pick(2000, 20000), ctx.seed, workdir=ctx.dir("malformed-in-process"),
+        say=ctx.say))
+
+
+def flood_rows(ctx):
+    """bench/agent_flood.py at drill size: the lockout and the heartbeats under a flood."""
+    bench = _load_flood_bench()
+    commands = ctx.pick(1000, 5000)
+    figures = bench.run(commands, ctx.dir("malformed-flood"), say=ctx.say)
+    note = (f"{commands:,} distinct valid restart_app commands at one agent in {figures['flood_seconds']} s; agent CPU "
+            f"{figures['agent_cpu_s']} s, RSS {figures['rss_mb_before']} -> {figures['rss_mb_after']} MB, "
+            f"{figures['bytes_written']:,} bytes written, broker disconnects {figures['broker_disconnects']}")
+    return [
+        Row(NAME, f"flood: executions in one lockout window ({commands:,} commands, limit 3)",
+            figures["executions_in_lockout_window"], goal=Goal("<=", 3), note=note),
+        Row(NAME, f"flood: longest heartbeat gap (interval {figures['heartbeat_interval_s']:g} s)",
+            figures["longest_heartbeat_gap_s"], unit="s", goal=Goal("<=", 3 * figures["heartbeat_interval_s"])),
+        Row(NAME, "flood: agent RSS after the flood", figures["rss_mb_after"], unit="MB", goal=Goal("<=", 35)),
     ]
