@@ -45,10 +45,12 @@ class ActionModule(ActionBase):
                     ledger.set_gate(args["wave_id"], gate)
         except LedgerError as exc:
             raise AnsibleActionFail(str(exc)) from exc
-        # The counts are renamed: a key "failed" in a task result would fail the task.
-        result.update({key: value for key, value in gate.items() if key not in ("failed", "timed_out")})
+        # The counts are renamed: a key "failed" in a task result would fail the task, and a
+        # key "unreachable" would make Ansible drop the host as unreachable.
+        result.update({key: value for key, value in gate.items() if key not in ("failed", "timed_out", "unreachable")})
         result["failed_count"] = gate["failed"]
         result["timed_out_count"] = gate["timed_out"]
+        result["unreachable_count"] = gate["unreachable"]
         result["stop"] = gate["decision"] == "stop"
         result["wave_id"] = args["wave_id"]
         result["changed"] = False

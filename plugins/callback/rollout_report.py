@@ -174,7 +174,8 @@ class CallbackModule(CallbackBase):
             wave = self.waves.setdefault(data["wave_id"], {"wave_id": data["wave_id"], "number": data.get("wave")})
             wave["gate"] = {key: data.get(key) for key in ("decision", "reason", "executed", "ratio_pct",
                                                              "threshold_pct", "min_executed")}
-            wave["gate"].update(failed=data.get("failed_count"), timed_out=data.get("timed_out_count"))
+            wave["gate"].update(failed=data.get("failed_count"), timed_out=data.get("timed_out_count"),
+                                unreachable=data.get("unreachable_count") or 0)
 
     def v2_runner_on_ok(self, result):
         self._on_result(result)

@@ -81,7 +81,7 @@ failed_count:
   description: Executed commands that failed or expired (or completed above the reconnect ceiling).
   returned: always
   type: int
-unreachable:
+unreachable_count:
   description: Hosts of the wave that dropped out of the play before its command (count against the wave).
   returned: always
   type: int

@@ -195,7 +195,8 @@ def test_broker_unreachable_from_the_start_is_a_stop(controller_fleet, run_playb
     spy = command_spy(controller_fleet)
     rc, output, report = run_playbook(
         controller_fleet, "reboot.yml", "-l", "healthy", "-e", "infoscreen_wave_size=2",
-        "-e", f"infoscreen_mqtt_port={free_port()}", "-e", f"infoscreen_wave_per_host_outcome={per_host}",
+        "-e", f"infoscreen_mqtt_port={free_port()}", "-e", "infoscreen_wave_connect_timeout_s=3",
+        "-e", f"infoscreen_wave_per_host_outcome={per_host}",
         ledger=ledger_path)
     gate = assert_first_wave_stopped(rc, output, report, ["client-001", "client-002"], ["client-003", "client-004"])
     assert gate["executed"] == 0 and "nothing executed" in gate["reason"], gate
@@ -233,9 +234,7 @@ def test_broker_stopped_mid_wave_is_a_stop(controller_fleet, run_playbook, ledge
 
 @pytest.mark.parametrize("case", [
     (["-e", "infoscreen_wave_size=0"], "wave size (item 1) '0' is out of range: a wave needs at least 1 host"),
-    (["-e", "infoscreen_wave_size=2.5"], "is not a size"),
     (["-e", "infoscreen_wave_gate_threshold_pct=500"], "threshold_pct must be a number between 0 and 100"),
-    (["-e", "infoscreen_wave_gate_min_executed=0"], "min_executed must be an integer of at least 1"),
     (["-e", "infoscreen_wave_size=2", "-e", "infoscreen_wave_gate_min_executed=3"],
      "min_executed 3 is larger than the first wave"),
     (["-e", "infoscreen_target=healthy:nosuch"], "nosuch is not a group or host of the inventory"),
