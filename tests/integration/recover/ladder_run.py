@@ -14,6 +14,8 @@ FAST_LADDER = {
     "infoscreen_recover_restart_app_timeout_s": 8, "infoscreen_recover_reboot_timeout_s": 6,
     "infoscreen_recover_reconnect_timeout_s": 60, "infoscreen_recover_poe_off_time_s": 1,
     "infoscreen_recover_poe_verify_timeout_s": 5, "infoscreen_recover_poe_poll_interval_s": 0.2,
+    # a stopped broker refuses at once; 5 s still leaves a loaded machine time to connect
+    "infoscreen_recover_connect_timeout_s": 5,
 }
 
 
