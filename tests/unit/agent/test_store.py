@@ -65,3 +65,31 @@ def test_corrupt_file_is_set_aside(tmp_path):
     store = StateStore(str(tmp_path), retention_s=100, max_entries=10)
     assert len(store) == 0
     assert any(p.name.startswith("commands.json.corrupt-") for p in tmp_path.iterdir())
+
+
+def test_store_of_agent_1x_is_trusted_and_keeps_its_executions(tmp_path):
+    """Upgrade: a 1.x commands.json (no meta file) is read as is: its executions count for the
+    lockout, its entries are duplicates, and nothing older is refused as state_lost."""
+    import time as _time  # noqa: PLC0415
+
+    now = _time.time()
+    legacy = {"AA": {"action": "reboot_host", "seen_at": now - 60, "status": "completed", "error_code": None,
+                     "error_message": None, "executed_at": now - 60}}
+    (tmp_path / "commands.json").write_text(json.dumps(legacy))
+    store = StateStore(str(tmp_path), retention_s=3600, max_entries=100)
+    assert "aa" in store and "AA" in store
+    assert store.executions_since(now - 900) == 1
+    assert store.trusted_since == 0.0
+    assert not store.forgotten(now - 3600)
+    assert (tmp_path / "commands.meta.json").exists()
+
+
+def test_clean_close_leaves_a_snapshot_an_older_agent_reads(tmp_path):
+    """After close() commands.json holds every entry in the 1.x shape ({command_id: entry})."""
+    store = StateStore(str(tmp_path), retention_s=3600, max_entries=100)
+    store.record("a", "reboot_host", "accepted")
+    store.record("b", "restart_app", "failed", "busy", "x", durable=False)
+    store.close()
+    snapshot = json.loads((tmp_path / "commands.json").read_text())
+    assert set(snapshot) == {"a", "b"} and snapshot["b"]["status"] == "failed"
+    assert (tmp_path / "commands.journal").read_text() == ""
