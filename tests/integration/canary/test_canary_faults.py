@@ -205,3 +205,35 @@ def test_an_ansible_unreachable_client_counts_against_its_wave(fleet_factory, ru
     assert spy.for_client(fleet.clients["client-004"].client_uuid) == []
     assert f"release = {OLD}" in agent_ini(fleet, "client-004")
     assert "CANARY ROLLED BACK: wave 2 (wave1)" in run.output
+
+
+def test_broker_stopped_mid_drill_is_a_stop(fleet_factory, run_canary, command_spy):
+    """The broker dies while the canary drill runs: the drill never gets its terminal ack
+    (timed_out), the gate says STOP, the canary is rolled back, the later waves are never
+    touched and the run exits non-zero (the HTML report does not say PASSED)."""
+    import threading
+
+    fleet = fleet_factory(3, groups=GROUPS, **FLEET)  # its own broker: this test stops it
+    spy = command_spy(fleet)
+    done = {}
+    thread = threading.Thread(target=lambda: done.update(run=run_canary(
+        fleet, "-e", "canary_connect_timeout_s=3", drill_timeout_s=10)))
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not spy.commands and time.monotonic() < deadline and thread.is_alive():
+        time.sleep(0.01)
+    assert spy.commands, "the canary drill never published"
+    fleet.broker.stop()
+    thread.join(300)
+    run = done["run"]
+    assert run.returncode not in (0, None), run.output
+    gate = run.report["waves"][0]["gate"]
+    assert gate["decision"] == "stop", gate
+    assert "CANARY ROLLED BACK: wave 1 (canary)" in run.output
+    assert f"release = {OLD}" in agent_ini(fleet, "client-001")
+    rows = run.hosts()
+    for name in later_clients(fleet):
+        assert rows[name]["state"] == "not_run", rows[name]
+        assert f"release = {OLD}" in agent_ini(fleet, name)
+    assert {topic.split("/")[1] for topic, _ in spy.commands} == {fleet.clients["client-001"].client_uuid}
+    assert "PASSED" not in run.html_path.read_text()
