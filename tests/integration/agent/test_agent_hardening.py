@@ -5,6 +5,7 @@ state is lost at every boot, and a cloned identity is reported by the agent."""
 import configparser
 import json
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ _EXECUTING = re.compile(r"executing \w+ for command ([0-9a-f-]{36})")
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory, fleet_broker):
     # A small dedupe store, so a modest flood evicts far more entries than the lockout allows.
-    fleet = fleet_broker.fleet(tmp_path_factory.mktemp("hardening-fleet"), ["h1", "h2", "h3"],
+    fleet = fleet_broker.fleet(tmp_path_factory.mktemp("hardening-fleet"), ["h1", "h2", "h3", "h4", "h5"],
                                faults={"h2": ["loses_state"]},
                                agent_options={"agent.dedupe_max_entries": 20, "mqtt.reconnect_max_s": 2})
     yield fleet
@@ -133,3 +134,53 @@ def test_cloned_identity_is_reported_in_health(fleet, ctl, tmp_path):
     finally:
         clone.terminate()
         clone.wait(timeout=10)
+
+
+def test_input_limits_on_a_real_agent(fleet, ctl):
+    """Year-9999 expires_at: failed/invalid_payload; same command_id with another action:
+    failed/command_id_reused; the same id in upper case: a duplicate, not a second run."""
+    client = fleet.clients["h4"]
+    far = make_command(client.client_uuid, "reboot_host")
+    far["expires_at"] = "9999-12-31T23:59:59.999Z"
+    ctl.publish_raw(client.client_uuid, far)
+    assert ctl.wait_for(lambda: ctl.terminal(far["command_id"]), WAIT)
+    assert ctl.terminal(far["command_id"])["error_code"] == "invalid_payload"
+    cmd = ctl.send(client.client_uuid, "restart_app")
+    assert ctl.wait_for(lambda: "completed" in ctl.statuses(cmd["command_id"]), WAIT)
+    ctl.publish_raw(client.client_uuid, dict(cmd, action="shutdown_host"))
+    assert ctl.wait_for(lambda: any(b.get("error_code") == "command_id_reused"
+                                    for _t, _topic, _alias, b in ctl.ack_records(cmd["command_id"])), WAIT)
+    upper = dict(cmd, command_id=cmd["command_id"].upper())
+    ctl.publish_raw(client.client_uuid, upper)
+    assert ctl.wait_for(lambda: ctl.ack_records(upper["command_id"]), WAIT)
+    assert [b["status"] for _t, _topic, _alias, b in ctl.ack_records(upper["command_id"])][0] == "completed"
+    time.sleep(1.0)
+    assert len(executions(client, {cmd["command_id"]})) == 1
+    assert client.boots == 1  # the shutdown_host under the reused id never ran
+
+
+def test_unwritable_state_dir_answers_failed_and_health_says_so(fleet, ctl):
+    """The agent restarted with a state dir it cannot create: it runs, says can_record false in
+    health, and answers a command failed/state_unwritable without running it."""
+    client = fleet.clients["h5"]
+    blocker = client.root / "blocker"
+    blocker.write_text("")
+    client.role_config_path.parent.mkdir(parents=True, exist_ok=True)
+    client.role_config_path.write_text(f"[agent]\nstate_dir = {blocker / 'state'}\n")
+    try:
+        pid = fleet.status()["h5"]["pid"]
+        fleet.signal_agent("h5", signal.SIGKILL)
+        assert ctl.wait_for(lambda: fleet.status()["h5"]["pid"] not in (None, pid), WAIT)
+        ctl.health.pop(client.client_uuid, None)
+
+        def cannot_record():
+            state = (ctl.health.get(client.client_uuid) or {}).get("agent_state") or {}
+            return state.get("can_record") is False
+
+        assert ctl.wait_for(cannot_record, WAIT), ctl.health.get(client.client_uuid)
+        cmd = ctl.send(client.client_uuid, "restart_app")
+        assert ctl.wait_for(lambda: ctl.terminal(cmd["command_id"]), WAIT)
+        assert ctl.terminal(cmd["command_id"])["error_code"] == "state_unwritable"
+        assert executions(client, {cmd["command_id"]}) == []
+    finally:
+        client.role_config_path.unlink(missing_ok=True)
