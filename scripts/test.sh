@@ -1,21 +1,63 @@
 #!/usr/bin/env bash
 # The test command: sets up what it needs (scripts/bootstrap.sh), then runs the linters,
 # the pytest suite (unit + integration against real mosquitto/snmpsim/agents) and every
-# molecule scenario; every stage runs, failures are summed up at the end. Usage: scripts/test.sh [lint|pytest|molecule]... (default: all)
+# molecule scenario, plus the collection checks Galaxy and the Ansible community apply
+# (galaxy-importer, antsibull-changelog lint, ansible-builder create; tools from
+# scripts/tools-venv.sh); every stage runs, failures are summed up at the end.
+# Usage: scripts/test.sh [lint|galaxy|changelog|ee|pytest|molecule|sanity]...
+# (default: all but sanity, which joins the default once the plugin fixes of issue 15 land).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/bootstrap.sh
 source "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
 stages=("$@")
-((${#stages[@]})) || stages=(lint pytest molecule)
+((${#stages[@]})) || stages=(lint galaxy changelog ee pytest molecule)
 mkdir -p artifacts
 
 run_lint() {
   echo "== ruff"
   ruff check . || return 1
-  echo "== ansible-lint (production profile)"
-  ansible-lint --profile production playbooks roles molecule || return 1
+  echo "== ansible-lint (production profile, whole repository; settings in .ansible-lint)"
+  ansible-lint --profile production || return 1
+}
+
+run_galaxy() {
+  echo "== galaxy-importer on the built tarball (scripts/galaxy-check.sh)"
+  "$ROOT/scripts/galaxy-check.sh" "$ROOT/artifacts/galaxy" || return 1
+}
+
+run_changelog() {
+  # shellcheck source=scripts/tools-venv.sh
+  source "$ROOT/scripts/tools-venv.sh" || return 1
+  echo "== antsibull-changelog lint (fragments) and lint-changelog-yaml"
+  "$TOOLS_VENV/bin/antsibull-changelog" lint || return 1
+  "$TOOLS_VENV/bin/antsibull-changelog" lint-changelog-yaml changelogs/changelog.yaml || return 1
+}
+
+run_ee() {
+  # shellcheck source=scripts/tools-venv.sh
+  source "$ROOT/scripts/tools-venv.sh" || return 1
+  # execution-environment.yml copies the collection tarball the galaxy stage builds.
+  compgen -G "artifacts/galaxy/infoscreen-fleet-*.tar.gz" >/dev/null ||
+    "$TOOLS_VENV/bin/ansible-galaxy" collection build --force --output-path artifacts/galaxy >/dev/null || return 1
+  echo "== ansible-builder introspect: what an EE takes from meta/execution-environment.yml"
+  local deps
+  deps="$("$TOOLS_VENV/bin/ansible-builder" introspect --sanitize .cache/collections)" || return 1
+  echo "$deps"
+  local req
+  for req in $(grep -Eo '^[A-Za-z0-9_.-]+' meta/ee-requirements.txt); do
+    grep -q -- "- '$req" <<<"$deps" || { echo "introspect lost $req of meta/ee-requirements.txt"; return 1; }
+  done
+  echo "== ansible-builder create (build context only, no image)"
+  rm -rf artifacts/ee-context
+  "$TOOLS_VENV/bin/ansible-builder" create -f execution-environment.yml -c artifacts/ee-context || return 1
+  test -s artifacts/ee-context/_build/requirements.txt || return 1
+}
+
+run_sanity() {
+  echo "== ansible-test sanity (offline; scripts/sanity.sh)"
+  "$ROOT/scripts/sanity.sh" || return 1
 }
 
 run_pytest() {

@@ -13,9 +13,15 @@ want="$(sha256sum "$ROOT/requirements-tools.txt" | cut -d' ' -f1)"
 if [ ! -x "$TOOLS_VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   printf '[tools-venv] creating %s from PyPI (requirements-tools.txt)\n' "$TOOLS_VENV" >&2
   rm -rf "$TOOLS_VENV"
-  "$PYTHON" -m venv "$TOOLS_VENV"
-  "$TOOLS_VENV/bin/pip" install -q --upgrade pip >/dev/null
-  "$TOOLS_VENV/bin/pip" install -q -r "$ROOT/requirements-tools.txt"
+  # Explicit checks, not set -e: callers source this inside `if`, where set -e is off, and a
+  # half-installed venv must never get the stamp that marks it complete.
+  if ! { "$PYTHON" -m venv "$TOOLS_VENV" &&
+    "$TOOLS_VENV/bin/pip" install -q --upgrade pip >/dev/null &&
+    "$TOOLS_VENV/bin/pip" install -q -r "$ROOT/requirements-tools.txt"; }; then
+    printf '[tools-venv] installing requirements-tools.txt into %s failed (see pip above)\n' "$TOOLS_VENV" >&2
+    rm -rf "$TOOLS_VENV"
+    return 1 2>/dev/null || exit 1
+  fi
   echo "$want" >"$stamp"
 fi
 export TOOLS_VENV
