@@ -342,9 +342,16 @@ class StateStore:
             self._executions.pop(0)
 
     def _evict(self, cid):
-        issued = self._entries.pop(cid).get("issued_at")
-        if issued is not None and issued > self.horizon:
-            self.horizon = issued
+        entry = self._entries.pop(cid)
+        issued = entry.get("issued_at")
+        if issued is None:
+            return
+        if entry.get("status") == "failed" and entry.get("executed_at") is None:
+            # Never run: a redelivery may be judged again. Capped at when it was seen, so a
+            # refused command dated far in the future cannot push the horizon (and refuse
+            # every new command) into the future.
+            issued = min(issued, entry.get("seen_at", issued))
+        self.horizon = max(self.horizon, issued)
 
     # writing ----------------------------------------------------------------------------
     def _append(self, cid, entry, durable):

@@ -75,3 +75,37 @@ def test_network_thread_only_queues_the_message(tmp_path, monkeypatch):
     assert cmd["command_id"] not in agent.store
     assert agent.client.acks() == []
     assert agent._inbox.qsize() == 1
+
+
+def test_evicted_future_dated_refusals_do_not_block_new_commands(tmp_path):
+    """Refused commands issued a year ahead, evicted by a flood, must not make every new
+    command look forgotten (state_lost): a fresh valid command still runs."""
+    import datetime  # noqa: PLC0415
+
+    from infoscreen_agent.contract import utcnow  # noqa: PLC0415
+
+    agent = flood_agent(tmp_path, lockout_max=3, dedupe_max_entries=10)
+    ahead = utcnow() + datetime.timedelta(days=365)
+    for _ in range(30):
+        agent.handle_command(json.dumps(make_command(UUID, "reboot_host", issued_at=ahead)).encode())
+    assert agent.client.acks()[-1]["error_code"] == "issued_in_future"
+    fresh = make_command(UUID, "restart_app")
+    assert agent.handle_command(json.dumps(fresh).encode()) == "queued"
+    run_main(agent)
+    assert agent.backend.calls == [("restart_app", fresh["command_id"])]
+
+
+def test_evicted_executed_command_is_not_run_again(tmp_path):
+    """An executed command evicted by a flood of refusals and then redelivered: state_lost, not a second run."""
+    agent = flood_agent(tmp_path, lockout_max=0, dedupe_max_entries=10)
+    first = make_command(UUID, "restart_app")
+    agent.handle_command(json.dumps(first).encode())
+    run_main(agent)
+    for _ in range(30):
+        agent.handle_command(json.dumps(make_command(UUID, "restart_app", validity_s=1,
+                                                     issued_at=None)).encode(), now=None)
+        run_main(agent)
+    assert first["command_id"] not in agent.store
+    assert agent.handle_command(json.dumps(first).encode()) == "rejected"
+    assert agent.client.acks()[-1]["error_code"] == "state_lost"
+    assert agent.backend.calls.count(("restart_app", first["command_id"])) == 1

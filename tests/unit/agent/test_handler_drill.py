@@ -11,5 +11,6 @@ def test_in_process_drill_small_size_has_no_escapes_and_no_executions_beyond_the
     figures = handler_drill.run_in_process(3000, 300, seed=4, workdir=tmp_path, say=lambda _m: None)
     assert figures["exceptions"] == 0, figures["exception_example"]
     assert figures["beyond_rules"] == 0, figures
+    assert figures["valid_refused_state_lost"] == 0, figures
     assert 1 <= figures["executions"] <= figures["lockout_max"]
     assert figures["outcomes"].get("rejected", 0) > 0 and figures["outcomes"].get("duplicate", 0) > 0
