@@ -242,9 +242,16 @@ class Agent:
                 LOG.exception("unexpected error while handling a message on %s", topic)
             finally:
                 if qos and self._manual_ack:
-                    self.client.ack(mid, qos)  # recorded (or refused): the broker may forget it
+                    self._ack_to_broker(mid, qos)
             if self._inbox.empty():
                 self._flush_store()
+
+    def _ack_to_broker(self, mid, qos):
+        """PUBACK a handled command: recorded (or refused), the broker may forget it."""
+        try:
+            self.client.ack(mid, qos)
+        except Exception:  # offline: the broker redelivers it, the store answers it as a duplicate
+            LOG.exception("could not acknowledge message %s to the broker", mid)
 
     def _flush_store(self):
         with self._lock:
