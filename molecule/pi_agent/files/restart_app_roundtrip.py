@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run the agent installed in a chroot instance against a local broker: restart_app round trip.
 
 Used by verify.yml (runs on the host with the project virtualenv). It copies the converged

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Build the infoscreen-agent wheel and its wheelhouse on the controller.
 
 Runs on the controller (delegated by the pi_agent role, once per play).

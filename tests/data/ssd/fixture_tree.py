@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Build a fixture Pi 5 tree (sysfs, procfs, /dev, /boot/firmware, kernel log, EEPROM config).
 
 Laid out like the real thing (a Pi 5 with Raspberry Pi OS Bookworm) so the facts code walks
