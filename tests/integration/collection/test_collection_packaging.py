@@ -18,6 +18,8 @@ def _run(*args, cwd=ROOT):
 
 @pytest.mark.integration
 def test_collection_builds_without_local_clutter(tmp_path):
+    """The tarball holds the contract schemas, the roles and Galaxy's metadata files, and none
+    of the local virtualenvs, caches or artifacts."""
     result = _run("ansible-galaxy", "collection", "build", "--output-path", str(tmp_path))
     assert result.returncode == 0, result.stderr
     (tarball,) = tmp_path.glob("infoscreen-fleet-*.tar.gz")
@@ -26,7 +28,11 @@ def test_collection_builds_without_local_clutter(tmp_path):
     assert "MANIFEST.json" in names
     assert "plugins/module_utils/contract/schemas/command.schema.json" in names
     assert "roles/mqtt_broker/defaults/main.yml" in names
-    clutter = [name for name in names if name.split("/")[0] in {".venv", ".cache", ".git", "artifacts"}]
+    # Galaxy metadata that must travel with the tarball (issue 15).
+    assert {"LICENSE", "meta/runtime.yml", "meta/execution-environment.yml", "meta/ee-requirements.txt",
+            "bindep.txt", "changelogs/changelog.yaml", "CHANGELOG.md"} <= set(names)
+    local_only = {".venv", ".venv-tools", ".cache", ".git", "artifacts", ".hypothesis"}
+    clutter = [name for name in names if name.split("/")[0] in local_only]
     assert clutter == []
 
 
