@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "sim"), str(REPO / ".cache" / "collections")]
 
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import Ledger  # noqa: E402
-from ansible_collections.infoscreen.fleet.plugins.module_utils.wave_driver import WaveOptions, run_wave  # noqa: E402
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.wave_driver import WaveOptions, run_wave  # noqa: E402
 from infoscreen_sim.broker import LocalBroker  # noqa: E402
 
 

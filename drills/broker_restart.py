@@ -13,7 +13,7 @@ import threading
 import time
 
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import Ledger
-from ansible_collections.infoscreen.fleet.plugins.module_utils.wave_driver import WaveOptions, run_wave
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.wave_driver import WaveOptions, run_wave
 from infoscreen_agent.store import read_entries
 
 from .kit import hosts, mqtt_params, running_fleet, wait_until

@@ -21,7 +21,7 @@ import signal
 import time
 
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import Ledger
-from ansible_collections.infoscreen.fleet.plugins.module_utils.wave_driver import WaveOptions, run_wave
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.wave_driver import WaveOptions, run_wave
 from infoscreen_sim.controller import SimController
 
 from .kit import agent_log, hosts, mqtt_params, running_fleet, wait_until

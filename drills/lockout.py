@@ -17,7 +17,7 @@ import threading
 import time
 
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import Ledger
-from ansible_collections.infoscreen.fleet.plugins.module_utils.wave_driver import WaveOptions, run_wave
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.wave_driver import WaveOptions, run_wave
 from fixtures.controller import CommandSpy
 from infoscreen_agent.store import read_entries
 from infoscreen_sim.controller import SimController

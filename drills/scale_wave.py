@@ -15,7 +15,7 @@ import sys
 import time
 
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import Ledger
-from ansible_collections.infoscreen.fleet.plugins.module_utils.wave_driver import WaveOptions, run_wave
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.wave_driver import WaveOptions, run_wave
 
 
 def _rss_mb():

@@ -5,7 +5,7 @@ infoscreen.fleet.lifecycle_wave: Ansible's recap, max_fail_percentage and callba
 each client's outcome.
 
 With ``ladder: true`` (recover.yml) it judges the result as a step of the recovery ladder
-(module_utils/recover_ladder.py) and returns ``ladder``; the host is not failed here, the
+(plugin_utils/recover_ladder.py) and returns ``ladder``; the host is not failed here, the
 ladder decides. The result comes from ``result`` (the wave task's per-host result, as the wave
 returned it) or else from the ledger; ``wave_error`` is the message of a wave task that failed
 as a whole: the step was not sent.
@@ -15,7 +15,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import env_fallback
 from ansible.plugins.action import ActionBase
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import ENV_LEDGER, Ledger, LedgerError
-from ansible_collections.infoscreen.fleet.plugins.module_utils.recover_ladder import judge_step
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.recover_ladder import judge_step
 
 ARGUMENT_SPEC = {
     "wave_id": {"type": "str"},

@@ -11,12 +11,12 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import ENV_LEDGER, Ledger, LedgerError
-from ansible_collections.infoscreen.fleet.plugins.module_utils.mqtt_client import (
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client import (
     MQTT_ARGUMENT_SPEC,
     connection_summary,
     missing_libraries,
 )
-from ansible_collections.infoscreen.fleet.plugins.module_utils.wave_driver import WaveOptions, run_wave
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.wave_driver import WaveOptions, run_wave
 
 display = Display()
 

@@ -7,12 +7,12 @@ module stub plugins/modules/recover_health.py for the documentation.
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
-from ansible_collections.infoscreen.fleet.plugins.module_utils.mqtt_client import (
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client import (
     MQTT_ARGUMENT_SPEC,
     connection_summary,
     missing_libraries,
 )
-from ansible_collections.infoscreen.fleet.plugins.module_utils.recover_health import HealthError, HealthWatcher
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.recover_health import HealthError, HealthWatcher
 
 ARGUMENT_SPEC = {
     "mode": {"type": "str", "default": "snapshot", "choices": ["snapshot", "wait_reconnect"]},

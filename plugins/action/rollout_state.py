@@ -2,14 +2,14 @@
 
 op=begin starts or resumes a rollout (or refuses, saying why), op=record stores what each
 client runs before the first apply - once per rollout, a re-run gets the first record back -
-and op=finish closes it. The logic is plugins/module_utils/rollout_state.py.
+and op=finish closes it. The logic is plugins/plugin_utils/rollout_state.py.
 """
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import env_fallback
 from ansible.plugins.action import ActionBase
-from ansible_collections.infoscreen.fleet.plugins.module_utils import rollout_state
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import ENV_LEDGER, default_path
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils import rollout_state
 
 ARGUMENT_SPEC = {
     "op": {"type": "str", "required": True, "choices": ["begin", "record", "finish"]},

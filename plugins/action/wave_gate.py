@@ -11,7 +11,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import env_fallback
 from ansible.plugins.action import ActionBase
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import ENV_LEDGER, Ledger, LedgerError
-from ansible_collections.infoscreen.fleet.plugins.module_utils.rollout_summary import gate_decision
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.rollout_summary import gate_decision
 
 ARGUMENT_SPEC = {
     "wave_id": {"type": "str", "required": True},

@@ -2,13 +2,13 @@
 
 Runs on the controller before any client is touched (first play of canary.yml and of the
 group playbooks, run_once). The checks and the arithmetic are the pure functions of
-plugins/module_utils/wave_plan.py; this plugin only feeds them the play's hosts (``--limit``
+plugins/plugin_utils/wave_plan.py; this plugin only feeds them the play's hosts (``--limit``
 applied) and the inventory groups, and fails with their message.
 """
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-from ansible_collections.infoscreen.fleet.plugins.module_utils.wave_plan import PlanError, check_pattern, plan
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.wave_plan import PlanError, check_pattern, plan
 
 ARGUMENT_SPEC = {
     "waves": {"type": "raw", "required": True},

@@ -15,7 +15,7 @@ description:
     remaining waves) are listed too; no targeted host is dropped. The gate's reason is printed
     with each wave (a wave that executed nothing is a STOP, never a pass).
   - Optionally writes the report as JSON (data structure documented in
-    C(plugins/module_utils/rollout_summary.py), schema C(infoscreen.rollout_report/1)) and as JUnit XML.
+    C(plugins/plugin_utils/rollout_summary.py), schema C(infoscreen.rollout_report/1)) and as JUnit XML.
   - Prints nothing when the run had no lifecycle wave.
 requirements:
   - enable in C(callbacks_enabled) (ansible.cfg C([defaults]) or E(ANSIBLE_CALLBACKS_ENABLED))
@@ -44,7 +44,7 @@ options:
       - Write the report as one self-contained HTML page (inline CSS/SVG, nothing fetched from the
         network) to this file - wave summary (for C(playbooks/canary.yml) with release, gate, reconnect
         p50/p95/max and rollback), clients not ok, and a per-client timeline of the ack phases against the
-        reconnect baseline and ceiling. Rendered by C(plugins/module_utils/report_html.py).
+        reconnect baseline and ceiling. Rendered by C(plugins/plugin_utils/report_html.py).
     type: path
     env:
       - name: INFOSCREEN_ROLLOUT_HTML
@@ -84,8 +84,8 @@ import json
 import os
 
 from ansible.plugins.callback import CallbackBase
-from ansible_collections.infoscreen.fleet.plugins.module_utils.report_html import render_html
-from ansible_collections.infoscreen.fleet.plugins.module_utils.rollout_summary import (
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.report_html import render_html
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.rollout_summary import (
     build_report,
     host_record,
     render_junit,

@@ -6,7 +6,7 @@ Documentation for each filter lives next to this file (mosquitto_*.yml) for ansi
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.infoscreen.fleet.plugins.module_utils.mosquitto_auth import (
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mosquitto_auth import (
     collect_accounts,
     hash_password,
     password_file_lines,

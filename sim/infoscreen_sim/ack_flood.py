@@ -22,7 +22,7 @@ import uuid
 import paho.mqtt.client as mqtt
 from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import Ledger
-from ansible_collections.infoscreen.fleet.plugins.module_utils.wave_driver import WaveOptions, WaveRun
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.wave_driver import WaveOptions, WaveRun
 
 from .fleet import Fleet
 from .tcp_gate import TcpGate

@@ -18,8 +18,8 @@ import uuid
 import paho.mqtt.client as mqtt
 import pytest
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import Ledger
-from ansible_collections.infoscreen.fleet.plugins.module_utils.recover_health import HealthWatcher
-from ansible_collections.infoscreen.fleet.plugins.module_utils.wave_driver import WaveOptions, run_wave
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.recover_health import HealthWatcher
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.wave_driver import WaveOptions, run_wave
 from fixtures.fleet import _options
 from infoscreen_sim.fleet import Fleet
 

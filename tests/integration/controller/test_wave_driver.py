@@ -10,7 +10,7 @@ import time
 
 import pytest
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import Ledger
-from ansible_collections.infoscreen.fleet.plugins.module_utils.wave_driver import WaveOptions, run_wave
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.wave_driver import WaveOptions, run_wave
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

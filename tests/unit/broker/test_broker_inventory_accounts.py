@@ -2,7 +2,7 @@
 
 import pytest
 from ansible_collections.infoscreen.fleet.plugins.filter.mosquitto import FilterModule
-from ansible_collections.infoscreen.fleet.plugins.module_utils.mosquitto_auth import collect_accounts
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mosquitto_auth import collect_accounts
 
 FILTERS = FilterModule().filters()
 A = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"

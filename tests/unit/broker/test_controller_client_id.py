@@ -3,7 +3,7 @@ not bound to one id (docs/broker.md "Client ids"), so that id would take a clien
 over. Its own ids are prefixed and free."""
 
 import pytest
-from ansible_collections.infoscreen.fleet.plugins.module_utils.mqtt_client import build_client
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client import build_client
 
 PARAMS = {"mqtt_host": "127.0.0.1", "mqtt_port": 1883, "mqtt_username": "infoscreen-controller",
           "mqtt_password": "x", "mqtt_tls": False, "mqtt_ca_cert": None}

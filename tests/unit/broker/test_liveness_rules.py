@@ -4,8 +4,8 @@ tracker and the health read, and retained heartbeat/health never taken as proof 
 import json
 from types import SimpleNamespace
 
-from ansible_collections.infoscreen.fleet.plugins.module_utils.command_tracker import Clock, CommandTracker
-from ansible_collections.infoscreen.fleet.plugins.module_utils.recover_health import HealthWatcher, assess
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.command_tracker import Clock, CommandTracker
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.recover_health import HealthWatcher, assess
 
 CMD = "9b2f1a36-3c56-4f0e-8b1e-1c2b3d4e5f60"
 CLIENT = "0f8fad5b-d9cb-469f-a165-70867728950e"
@@ -109,7 +109,7 @@ def test_assess_without_conflict_is_unchanged():
 
 def test_the_recover_ladder_stops_on_an_identity_conflict():
     """A reboot step that ended identity_conflict is not escalated (no PoE cycle on doubt)."""
-    from ansible_collections.infoscreen.fleet.plugins.module_utils.recover_ladder import STOP, judge_step
+    from ansible_collections.infoscreen.fleet.plugins.plugin_utils.recover_ladder import STOP, judge_step
 
     t = tracker()
     for mono, boot in ((100.1, A), (100.2, B), (100.3, A)):

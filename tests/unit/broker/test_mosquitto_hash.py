@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 from ansible_collections.infoscreen.fleet.plugins.filter.mosquitto import FilterModule
-from ansible_collections.infoscreen.fleet.plugins.module_utils import mosquitto_auth as auth
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils import mosquitto_auth as auth
 
 FILTERS = FilterModule().filters()
 

@@ -1,7 +1,7 @@
 """A client flooding its own ack topic with garbage does not flood the play output: the wave
 warns about the first INVALID_ACK_WARNINGS invalid acks and only counts the rest."""
 
-from ansible_collections.infoscreen.fleet.plugins.module_utils.wave_driver import (
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.wave_driver import (
     INVALID_ACK_WARNINGS,
     WaveOptions,
     WaveRun,

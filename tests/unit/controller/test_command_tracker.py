@@ -1,7 +1,7 @@
 """The controller-side command state machine (pure, fed with monotonic timestamps)."""
 
 import pytest
-from ansible_collections.infoscreen.fleet.plugins.module_utils.command_tracker import (
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.command_tracker import (
     Clock,
     CommandTracker,
     judge_reconnect,

@@ -3,7 +3,7 @@
 import pytest
 from ansible.errors import AnsibleError
 from ansible_collections.infoscreen.fleet.plugins.lookup.ledger import parse_since
-from ansible_collections.infoscreen.fleet.plugins.module_utils.wave_driver import check_inventory
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.wave_driver import check_inventory
 
 GOOD = "0f8fad5b-d9cb-469f-a165-70867728950e"
 

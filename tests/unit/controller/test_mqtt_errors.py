@@ -7,8 +7,8 @@ import threading
 import time
 
 import pytest
-from ansible_collections.infoscreen.fleet.plugins.module_utils import mqtt_client
-from ansible_collections.infoscreen.fleet.plugins.module_utils.mqtt_client import (
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils import mqtt_client
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client import (
     MqttConnectError,
     build_client,
     check_ca_file,

@@ -1,4 +1,4 @@
-"""Rollout state file (plugins/module_utils/rollout_state.py): the pre-rollout release of each
+"""Rollout state file (plugins/plugin_utils/rollout_state.py): the pre-rollout release of each
 client is recorded once per rollout and survives interruption; re-runs resume or refuse."""
 
 import json
@@ -6,7 +6,7 @@ import os
 import stat
 
 import pytest
-from ansible_collections.infoscreen.fleet.plugins.module_utils import rollout_state as rs
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils import rollout_state as rs
 
 OLD = {"label": "1.0"}
 NEW = {"label": "2.0"}

@@ -4,7 +4,7 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-from ansible_collections.infoscreen.fleet.plugins.module_utils.rollout_summary import (
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.rollout_summary import (
     build_report,
     gate_decision,
     host_record,

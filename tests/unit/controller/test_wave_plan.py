@@ -1,8 +1,8 @@
-"""Wave planning and option checks (plugins/module_utils/wave_plan.py): every bad option is
+"""Wave planning and option checks (plugins/plugin_utils/wave_plan.py): every bad option is
 refused with a message naming it, before any client is touched; plans follow --limit."""
 
 import pytest
-from ansible_collections.infoscreen.fleet.plugins.module_utils.wave_plan import PlanError, batch_sizes, parse_size, plan
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.wave_plan import PlanError, batch_sizes, parse_size, plan
 
 GROUPS = {"all": [f"h{i}" for i in range(1, 11)], "canary": ["h1", "h2"], "wave1": ["h3", "h4", "h5"],
           "wave2": ["h6", "h7", "h8", "h9", "h10"], "infoscreen_clients": [f"h{i}" for i in range(1, 11)]}

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 from ansible_collections.infoscreen.fleet.plugins.module_utils.poe_snmp import split_switch_address
-from ansible_collections.infoscreen.fleet.plugins.module_utils.recover_health import HealthWatcher, assess
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.recover_health import HealthWatcher, assess
 
 
 def seen(**overrides):

@@ -1,8 +1,8 @@
-"""The recover ladder's judging of one step (module_utils/recover_ladder.py): only a step whose
+"""The recover ladder's judging of one step (plugin_utils/recover_ladder.py): only a step whose
 command was published and whose outcome is known counts as tried; everything else stops."""
 
 import pytest
-from ansible_collections.infoscreen.fleet.plugins.module_utils.recover_ladder import judge_step
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.recover_ladder import judge_step
 
 
 def wave_result(state, *seen, executed=True, ok=False, error_code=None, error_message=None, eligible_at=None):

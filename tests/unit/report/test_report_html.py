@@ -3,8 +3,8 @@
 import re
 from html.parser import HTMLParser
 
-from ansible_collections.infoscreen.fleet.plugins.module_utils.report_html import render_html
-from ansible_collections.infoscreen.fleet.plugins.module_utils.rollout_summary import (
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.report_html import render_html
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.rollout_summary import (
     build_report,
     gate_decision,
     host_record,

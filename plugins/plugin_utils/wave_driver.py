@@ -16,16 +16,16 @@ import re
 import time
 import uuid
 
-from . import contract
-from .command_tracker import (
+from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
+from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import LedgerError, iso
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.command_tracker import (
     DEFAULT_RECONNECT_CEILING_S,
     DEFAULT_RECONNECT_WARN_S,
     DEFAULT_TIMEOUT_S,
     Clock,
     CommandTracker,
 )
-from .ledger import LedgerError, iso
-from .mqtt_client import (
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client import (
     MqttConnectError,
     build_client,
     connect_client,
@@ -33,7 +33,7 @@ from .mqtt_client import (
     reason_text,
     wait_connected,
 )
-from .rollout_summary import wave_counts
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.rollout_summary import wave_counts
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 

@@ -11,7 +11,7 @@ hosts), so Ansible never has to interpret a percentage or a zero itself (serial 
 import math
 import re
 
-from .rollout_summary import check_gate_options
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.rollout_summary import check_gate_options
 
 _COUNT_RE = re.compile(r"^\s*([0-9]+)\s*$")
 _PCT_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$")

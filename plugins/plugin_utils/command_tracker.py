@@ -13,7 +13,7 @@ then ends ``failed`` with error_code ``identity_conflict`` (whichever clone got 
 not have run it), and a later ``completed`` ack is never counted as a reboot completion.
 """
 
-from .ledger import iso as _iso
+from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import iso as _iso
 
 STATE_RANK = {"queued": 0, "published": 1, "accepted": 2, "execution_started": 3,
               "completed": 4, "failed": 4, "timed_out": 4, "expired": 4, "blocked": 4}

@@ -22,7 +22,7 @@ import time
 import uuid
 
 from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
-from ansible_collections.infoscreen.fleet.plugins.module_utils.mqtt_client import (
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client import (
     MqttConnectError,
     build_client,
     connect_client,
