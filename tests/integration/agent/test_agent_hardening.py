@@ -50,7 +50,7 @@ def test_flood_of_distinct_commands_cannot_defeat_the_lockout(fleet, ctl):
     ids = []
     for _burst in range(8):
         burst = []
-        for _ in range(25):
+        for _unused in range(25):
             cmd = make_command(client.client_uuid, "restart_app")
             ctl.publish_raw(client.client_uuid, cmd)
             burst.append(cmd["command_id"])

@@ -40,7 +40,7 @@ def test_agent_feeds_the_watchdog_while_its_threads_run(tmp_path, fleet_broker):
                     pass
             assert any(m.startswith("READY=1") for m in messages), (tmp_path / "agent.log").read_text()
             with SimController(fleet.manifest) as ctl:
-                for _ in range(300):
+                for _unused in range(300):
                     ctl.publish_raw(client.client_uuid, make_command(client.client_uuid, "restart_app"))
                 deadline, beats = time.monotonic() + 30, 0
                 while beats < 3 and time.monotonic() < deadline:

@@ -19,7 +19,7 @@ def own_read(u):
 
 def own_write(u):
     return [f"infoscreen/{u}/{s}" for s in ("commands/ack", "command/ack", "heartbeat", "health",
-                                           "service_failed", "logs")]
+                                            "service_failed", "logs")]
 
 
 @pytest.fixture

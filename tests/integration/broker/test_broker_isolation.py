@@ -68,7 +68,7 @@ def test_another_account_cannot_kick_a_real_agent_off(fleet_broker, fleet_factor
     agent = fleet.manifest["clients"][0]
     ctl = fleet_controller(fleet)
     reasons = []
-    for _ in range(5):
+    for _unused in range(5):
         reasons.append(connect_reason(fleet_broker.broker, attacker["client_uuid"], attacker["password"],
                                       client_id=agent["client_uuid"], clean_session=True))
         time.sleep(0.2)

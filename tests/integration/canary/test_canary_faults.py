@@ -63,8 +63,8 @@ def test_every_canary_client_blocked_by_the_lockout_is_a_stop(fleet_factory, run
     now = time.time()
     with Ledger(str(tmp_path / "ledger.sqlite3")) as ledger:  # run_canary's ledger
         for age in (600, 300, 120):
-            row, _ = ledger.reserve(canary_uuid, "reboot_host", host="client-001", now=now - age,
-                                    expires_at=now - age + 240)
+            row, _unused = ledger.reserve(canary_uuid, "reboot_host", host="client-001", now=now - age,
+                                          expires_at=now - age + 240)
             ledger.record_transition(row["command_id"], "completed", at=now - age + 20)
 
     run = run_canary(fleet)
@@ -109,7 +109,7 @@ def _popen_canary(fleet, ledger, report_dir, *args):
 
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])
 def test_interrupted_rollout_resumes_and_rolls_back_to_the_pre_rollout_release(fleet_factory, run_canary,
-                                                                                command_spy, tmp_path, sig):
+                                                                               command_spy, tmp_path, sig):
     """Ctrl-C or SIGKILL of ansible-playbook mid-wave, then re-runs: a new rollout is refused
     while the interrupted one is open (naming its id), the same rollout id resumes it, and its
     rollback returns the canary to the release it ran BEFORE the rollout - not to the new
@@ -161,8 +161,8 @@ def test_interrupted_rollout_resumes_and_rolls_back_to_the_pre_rollout_release(f
     now = time.time()
     with Ledger(str(ledger)) as db:
         for age in (300, 120):
-            row, _ = db.reserve(canary_uuid, "reboot_host", host="client-001", now=now - age,
-                                expires_at=now - age + 240)
+            row, _unused = db.reserve(canary_uuid, "reboot_host", host="client-001", now=now - age,
+                                      expires_at=now - age + 240)
             db.record_transition(row["command_id"], "completed", at=now - age + 20)
     resumed = run_canary(fleet, "-e", f"canary_rollout_id={rollout_id}")
     assert resumed.returncode != 0, resumed.output
@@ -235,5 +235,5 @@ def test_broker_stopped_mid_drill_is_a_stop(fleet_factory, run_canary, command_s
     for name in later_clients(fleet):
         assert rows[name]["state"] == "not_run", rows[name]
         assert f"release = {OLD}" in agent_ini(fleet, name)
-    assert {topic.split("/")[1] for topic, _ in spy.commands} == {fleet.clients["client-001"].client_uuid}
+    assert {topic.split("/")[1] for topic, _unused in spy.commands} == {fleet.clients["client-001"].client_uuid}
     assert "PASSED" not in run.html_path.read_text()

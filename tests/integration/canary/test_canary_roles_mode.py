@@ -35,7 +35,7 @@ def heartbeats(ctl, fleet, names, timeout=30.0):
 
 
 def test_roles_mode_rolls_back_through_the_role_then_passes_on_a_clean_wave(fleet_factory, run_canary,
-                                                                             command_spy, fleet_controller):
+                                                                            command_spy, fleet_controller):
     fleet = fleet_factory(4, groups=[("canary", 2), ("wave1", None)], faults={"client-002": ["helper_fails"]},
                           **FLEET)
     names = sorted(fleet.clients)

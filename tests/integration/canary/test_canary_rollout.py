@@ -70,7 +70,7 @@ def test_no_faults_every_wave_completes_and_runs_the_new_release(clean_fleet, ru
 
 
 def test_failing_client_in_a_ten_client_canary_rolls_back_and_stops(fleet_factory, run_canary, command_spy,
-                                                                     fleet_controller, tmp_path):
+                                                                    fleet_controller, tmp_path):
     fleet = fleet_factory(16, groups=[("canary", 10), ("wave1", 3), ("wave2", None)],
                           faults={"client-004": ["helper_fails"]}, **FLEET)
     spy = command_spy(fleet)
@@ -111,7 +111,7 @@ def assert_html_report_in_chromium(run, tmp_path):
     dom = chromium(run.html_path, tmp_path / "chromium-profile", screenshot=shot)
     assert "ROLLED BACK at wave 1 (canary)" in dom
     assert '<table id="waves">' in dom and "<td>canary</td>" in dom
-    failed_rows = [row for row in dom.split('<tr class="failed-client">')[1:]]
+    failed_rows = list(dom.split('<tr class="failed-client">')[1:])
     assert any(row.startswith("<td>client-004</td>") and "helper_failed" in row for row in failed_rows), dom
     assert 'data-host="client-004" data-state="failed"' in dom
     assert 'class="limit-baseline"' in dom and 'class="limit-ceiling"' in dom

@@ -47,7 +47,7 @@ def test_all_healthy_wave_completes_with_reconnect_times(controller_fleet, run_p
 
 
 def test_faulted_clients_fail_with_their_error_codes_and_the_gate_stops(controller_fleet, run_playbook,
-                                                                         ledger_path, command_spy):
+                                                                        ledger_path, command_spy):
     spy = command_spy(controller_fleet)
     rc, output, report = run_playbook(
         controller_fleet, "reboot.yml", "-e", "infoscreen_target=faulty:healthy", "-e", "infoscreen_wave_size=3",
@@ -88,14 +88,14 @@ def _fill_lockout(ledger_path, client_uuid, ages):
     now = time.time()
     with Ledger(str(ledger_path)) as ledger:
         for age in ages:
-            row, _ = ledger.reserve(client_uuid, "reboot_host", host="client-002", now=now - age,
-                                    expires_at=now - age + 240)
+            row, _unused = ledger.reserve(client_uuid, "reboot_host", host="client-002", now=now - age,
+                                          expires_at=now - age + 240)
             ledger.record_transition(row["command_id"], "completed", at=now - age + 20)
     return now
 
 
 def test_fourth_reboot_in_15_min_is_blocked_never_published_then_allowed(controller_fleet, run_playbook,
-                                                                           ledger_path, command_spy):
+                                                                         ledger_path, command_spy):
     target = uuid_of(controller_fleet, "client-002")
     now = _fill_lockout(ledger_path, target, ages=(600, 300, 60))
     spy = command_spy(controller_fleet)
@@ -127,7 +127,7 @@ def test_fourth_reboot_in_15_min_is_blocked_never_published_then_allowed(control
 
 
 def test_host_without_client_uuid_fails_by_name_and_others_proceed(controller_fleet, run_playbook, ledger_path,
-                                                                    tmp_path):
+                                                                   tmp_path):
     extra = tmp_path / "extra-inventory.yml"
     extra.write_text("all:\n  children:\n    infoscreen_clients:\n      hosts:\n        ghost-01:\n"
                      "          ansible_connection: local\n")
@@ -143,7 +143,7 @@ def test_host_without_client_uuid_fails_by_name_and_others_proceed(controller_fl
 
 
 def test_check_mode_sends_nothing_and_says_what_it_would_send(controller_fleet, run_playbook, ledger_path,
-                                                               command_spy):
+                                                              command_spy):
     spy = command_spy(controller_fleet)
     boots = controller_fleet.status()["client-003"]["boots"]
     rc, output, report = run_playbook(controller_fleet, "shutdown.yml", "--check", "-l", "client-003", "-v",
@@ -228,7 +228,7 @@ def test_broker_stopped_mid_wave_is_a_stop(controller_fleet, run_playbook, ledge
         controller_fleet.wait_ready(timeout=120, names=["client-001", "client-002", "client-003", "client-004"])
     rc, output, report = done["out"]
     assert_first_wave_stopped(rc, output, report, ["client-001", "client-002"], ["client-003", "client-004"])
-    sent = {topic.split("/")[1] for topic, _ in spy.commands}
+    sent = {topic.split("/")[1] for topic, _unused in spy.commands}
     assert sent <= {uuid_of(controller_fleet, n) for n in ("client-001", "client-002")}, sent
 
 

@@ -80,7 +80,7 @@ def test_slow_boot_exceeds_the_scaled_cold_boot_ceiling(fleet, ctl):
     term = ctl.wait_terminal([cmd["command_id"]], WAIT)[cmd["command_id"]]
     assert term["status"] == "completed"
     took = ctl.first_ack_time(cmd["command_id"], "completed") - ctl.first_ack_time(cmd["command_id"],
-                                                                                    "execution_started")
+                                                                                   "execution_started")
     assert took > 150 * fleet.time_scale, f"slow boot took only {took:.2f} s"
 
 

@@ -7,7 +7,7 @@ pytestmark = pytest.mark.integration
 
 def test_sim_fleet_groups_and_a_command_round_trip(sim_fleet, fleet_controller):
     assert {g: len(names) for g, names in sim_fleet.manifest["groups"].items()} == {"canary": 1, "wave1": 2,
-                                                                                     "wave2": 3}
+                                                                                    "wave2": 3}
     ctl = fleet_controller(sim_fleet)
     client = sim_fleet.manifest["clients"][0]
     cmd = ctl.send(client["client_uuid"], "restart_app")

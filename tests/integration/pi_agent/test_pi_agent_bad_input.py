@@ -70,16 +70,16 @@ def test_passwords_never_reach_the_output(scratch):
 
 
 def test_missing_wheel_fails_naming_the_variable(scratch):
-    rc, out, _ = run_agent_playbook(scratch["inventory"], "--limit", "good", "-e", "pi_agent_action=upgrade",
-                                    "-e", "pi_agent_wheel=/nonexistent/infoscreen_agent-9.9.9-py3-none-any.whl")
+    rc, out, _unused = run_agent_playbook(scratch["inventory"], "--limit", "good", "-e", "pi_agent_action=upgrade",
+                                          "-e", "pi_agent_wheel=/nonexistent/infoscreen_agent-9.9.9-py3-none-any.whl")
     assert rc != 0
     assert "good: the release does not exist or is malformed: pi_agent_wheel=/nonexistent/" in out
     assert current(scratch) == f"releases/{RELEASE_A}"
 
 
 def test_rollback_to_a_missing_release_fails_naming_the_variable(scratch):
-    rc, out, _ = run_agent_playbook(scratch["inventory"], "--limit", "good", "-e", "pi_agent_action=rollback",
-                                    "-e", "pi_agent_rollback_release=9.9.9")
+    rc, out, _unused = run_agent_playbook(scratch["inventory"], "--limit", "good", "-e", "pi_agent_action=rollback",
+                                          "-e", "pi_agent_rollback_release=9.9.9")
     assert rc != 0
     assert "good: pi_agent_rollback_release: release 9.9.9 does not exist" in out
     assert f"present: {RELEASE_A}" in out
@@ -87,16 +87,16 @@ def test_rollback_to_a_missing_release_fails_naming_the_variable(scratch):
 
 
 def test_rollback_without_previous_fails(scratch):
-    rc, out, _ = run_agent_playbook(scratch["inventory"], "--limit", "good", "-e", "pi_agent_action=rollback")
+    rc, out, _unused = run_agent_playbook(scratch["inventory"], "--limit", "good", "-e", "pi_agent_action=rollback")
     assert rc != 0
     assert "good: pi_agent_rollback_release is empty and there is no previous release" in out
     assert current(scratch) == f"releases/{RELEASE_A}"
 
 
 def test_interrupted_install_is_removed_and_never_current(scratch):
-    rc, out, _ = run_agent_playbook(scratch["inventory"], "--limit", "good", "-e", "pi_agent_action=upgrade",
-                                    "-e", "pi_agent_build_version=1.0.0+badb",
-                                    "-e", '{"pi_agent_pip_extra_args": ["--no-such-pip-option"]}')
+    rc, out, _unused = run_agent_playbook(scratch["inventory"], "--limit", "good", "-e", "pi_agent_action=upgrade",
+                                          "-e", "pi_agent_build_version=1.0.0+badb",
+                                          "-e", '{"pi_agent_pip_extra_args": ["--no-such-pip-option"]}')
     assert rc != 0
     assert "good: installing release 1.0.0+badb" in out
     assert "the current release is unchanged" in out

@@ -92,6 +92,7 @@ def test_upgrade_then_rollback_runs_the_release_in_the_client_root(fleet, tmp_pa
         (tmp_path / "b").mkdir()
         vars_b = write_sim_agent_vars(tmp_path / "b", pi_agent_build_version=RELEASE_B,
                                       pi_agent_release_cache_dir=str(tmp_path / "a" / "release-cache"))
+
         def switch_canary(action, current, previous):
             """Run one entry point on the canary, check its pointers, reboot it onto the release."""
             rc, out, _recap = run_agent_playbook(fleet.inventory_path, "-e", f"pi_agent_action={action}",

@@ -249,7 +249,7 @@ def test_cycle_with_a_client_is_a_poe_cycle_step_in_the_ledger(sim_switch, run_p
         assert step["command_id"] == result["ledger_command_id"]
         assert (step["action"], step["state"], step["host"]) == ("poe_cycle", "completed", "lobby-1")
         assert [t["state"] for t in db.transitions(step["command_id"])] == ["queued", "execution_started",
-                                                                           "completed"]
+                                                                            "completed"]
 
 
 def test_lockout_blocks_the_cycle_before_the_switch_is_touched(sim_switch, run_poe_module, tmp_path):
@@ -260,7 +260,7 @@ def test_lockout_blocks_the_cycle_before_the_switch_is_touched(sim_switch, run_p
     ledger = tmp_path / "ledger.sqlite3"
     with Ledger(str(ledger)) as db:
         for minutes_ago, action in ((12, "restart_app"), (8, "reboot_host"), (4, "reboot_host")):
-            row, _ = db.reserve(CLIENT, action, now=_time.time() - 60 * minutes_ago)
+            row, _unused = db.reserve(CLIENT, action, now=_time.time() - 60 * minutes_ago)
             db.record_transition(row["command_id"], "completed", at=_time.time() - 60 * minutes_ago + 30)
     result = run_poe_module(poe_module_args(sim_switch, tmp_path / "intent", state="cycle", client_uuid=CLIENT,
                                             ledger=str(ledger)))

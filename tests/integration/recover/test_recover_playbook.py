@@ -41,7 +41,7 @@ def run_recover(fleet_factory, sim_switch, tmp_path):
     uuid_of = {c["name"]: c["client_uuid"] for c in fleet.manifest["clients"]}
     with Ledger(str(ledger)) as db:  # client-004 already had three reboot-class steps in 15 min
         for minutes_ago in (10, 6, 2):  # inside the 15 min window for the whole test
-            row, _ = db.reserve(uuid_of["client-004"], "reboot_host", now=time.time() - 60 * minutes_ago)
+            row, _unused = db.reserve(uuid_of["client-004"], "reboot_host", now=time.time() - 60 * minutes_ago)
             db.record_transition(row["command_id"], "completed", at=time.time() - 60 * minutes_ago + 40)
     for name in ("client-001", "client-002", "client-004", "client-008"):
         hang(fleet, name)

@@ -19,14 +19,14 @@ def flood_agent(tmp_path, **extra):
 def test_lockout_holds_however_many_commands_the_store_evicts(tmp_path):
     """500 distinct valid commands with a 10-entry dedupe store: still only lockout_max run."""
     agent = flood_agent(tmp_path, lockout_max=3, dedupe_max_entries=10)
-    for _ in range(500):
+    for _unused in range(500):
         agent.handle_command(json.dumps(make_command(UUID, "restart_app")).encode())
         run_main(agent)
     assert len(agent.backend.calls) == 3
     assert len(agent.store) <= 10
     # ... and after a restart of the agent (the executions are on disk, not only in memory).
     again = flood_agent(tmp_path, lockout_max=3, dedupe_max_entries=10)
-    for _ in range(20):
+    for _unused in range(20):
         again.handle_command(json.dumps(make_command(UUID, "restart_app")).encode())
         run_main(again)
     assert again.backend.calls == []
@@ -36,7 +36,7 @@ def test_lockout_holds_however_many_commands_the_store_evicts(tmp_path):
 def test_store_files_stay_bounded_under_a_flood(tmp_path):
     """Journal lines never exceed dedupe_max_entries; the snapshot holds at most that many entries."""
     agent = flood_agent(tmp_path, lockout_max=3, dedupe_max_entries=50)
-    for _ in range(400):
+    for _unused in range(400):
         agent.handle_command(json.dumps(make_command(UUID, "reboot_host", reason="r" * 1500)).encode())
         run_main(agent)
     state = tmp_path / "state"
@@ -50,7 +50,7 @@ def test_store_files_stay_bounded_under_a_flood(tmp_path):
 def test_recording_a_command_appends_instead_of_rewriting_the_store(tmp_path):
     """With 300 entries recorded, one more command leaves the snapshot file untouched and adds a few lines."""
     agent = flood_agent(tmp_path, lockout_max=0, dedupe_max_entries=2000)
-    for _ in range(300):
+    for _unused in range(300):
         agent.handle_command(json.dumps(make_command(UUID, "restart_app", validity_s=1)).encode(), now=None)
         run_main(agent)
     snapshot = tmp_path / "state" / "commands.json"
@@ -86,7 +86,7 @@ def test_evicted_future_dated_refusals_do_not_block_new_commands(tmp_path):
 
     agent = flood_agent(tmp_path, lockout_max=3, dedupe_max_entries=10)
     ahead = utcnow() + datetime.timedelta(days=365)
-    for _ in range(30):
+    for _unused in range(30):
         agent.handle_command(json.dumps(make_command(UUID, "reboot_host", issued_at=ahead)).encode())
     assert agent.client.acks()[-1]["error_code"] == "issued_in_future"
     fresh = make_command(UUID, "restart_app")
@@ -101,7 +101,7 @@ def test_evicted_executed_command_is_not_run_again(tmp_path):
     first = make_command(UUID, "restart_app")
     agent.handle_command(json.dumps(first).encode())
     run_main(agent)
-    for _ in range(30):
+    for _unused in range(30):
         agent.handle_command(json.dumps(make_command(UUID, "restart_app", validity_s=1,
                                                      issued_at=None)).encode(), now=None)
         run_main(agent)

@@ -113,7 +113,7 @@ def test_busy_while_a_command_is_pending(tmp_path):
 
 def test_client_lockout(tmp_path):
     agent = make_agent(tmp_path, lockout_max=2)
-    for _ in range(2):
+    for _unused in range(2):
         agent.handle_command(raw(make_command(UUID, "restart_app")))
         drain(agent)
         agent._check_pending()  # app running -> completed
@@ -146,7 +146,7 @@ def test_reboot_continuity_new_boot_id_completes_first(tmp_path):
     offline.connected = True
     after._on_connect(after.client, None, None, _Success())
     assert after.client.published[0]["payload"] == {"command_id": cmd["command_id"], "status": "completed",
-                                                     "error_code": None, "error_message": None}
+                                                    "error_code": None, "error_message": None}
     first_subscribe = next(i for i, p in enumerate(after.client.published) if p.get("subscribe"))
     assert first_subscribe == 2  # completed on both ack topics, then the subscriptions
     assert after.backend.calls == []

@@ -41,9 +41,9 @@ def mutated_commands(draw):
     # current and future commands all occur, before any mutation.
     issued = NOW + datetime.timedelta(seconds=draw(st.integers(-3600, 600)))
     cmd = make_command(draw(FIELD_VALUES["client_uuid"]), draw(st.sampled_from(["reboot_host", "shutdown_host",
-                                                                                 "restart_app"])),
+                                                                                "restart_app"])),
                        validity_s=draw(st.integers(1, 600)), issued_at=issued)
-    for _ in range(draw(st.integers(0, 3))):
+    for _unused in range(draw(st.integers(0, 3))):
         how = draw(st.sampled_from(["replace", "delete", "add"]))
         if how == "replace":
             field = draw(st.sampled_from(FIELDS))

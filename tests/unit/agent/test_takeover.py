@@ -27,7 +27,7 @@ def test_broker_drops_with_instant_reconnects_are_reported_as_identity_conflict(
     agent._on_connect(agent.client, None, None, _Success())
     assert _health(agent)["agent_state"]["identity_conflict_suspected"] is False
     with caplog.at_level(logging.WARNING, logger="infoscreen_agent"):
-        for _ in range(TAKEOVER_ALARM):
+        for _unused in range(TAKEOVER_ALARM):
             agent._on_disconnect(agent.client, None, None, "connection lost")
             agent._on_connect(agent.client, None, None, _Success())
     state = _health(agent)["agent_state"]
@@ -40,7 +40,7 @@ def test_a_broker_outage_is_not_a_takeover(tmp_path):
     """A drop followed by a failed reconnect attempt (broker down) does not count."""
     agent = _agent(tmp_path)
     agent._on_connect(agent.client, None, None, _Success())
-    for _ in range(TAKEOVER_ALARM + 2):
+    for _unused in range(TAKEOVER_ALARM + 2):
         agent._on_disconnect(agent.client, None, None, "connection lost")
         agent._first_attempt = False  # what _network_loop records when reconnect() raises
         agent._on_connect(agent.client, None, None, _Success())

@@ -35,14 +35,14 @@ def _reboot(ledger, at, client=CLIENT, **kwargs):
 
 def test_fourth_reboot_class_command_in_15_min_is_blocked_then_allowed(ledger):
     for offset in (0, 100, 200):
-        row, _ = _reboot(ledger, NOW + offset)
+        row, _unused = _reboot(ledger, NOW + offset)
         assert row["state"] == "queued"
     row, decision = ledger.reserve(CLIENT, "restart_app", now=NOW + 300)  # restart_app counts too
     assert row["state"] == "blocked"
     assert row["error_code"] == "lockout"
     assert row["eligible_at_epoch"] == NOW + 900
     assert decision.eligible_at == NOW + 900
-    row, _ = ledger.reserve(CLIENT, "poe_cycle", now=NOW + 900.5)
+    row, _unused = ledger.reserve(CLIENT, "poe_cycle", now=NOW + 900.5)
     assert row["state"] == "queued"
 
 
@@ -73,7 +73,7 @@ def test_override_lets_it_through_and_is_logged(ledger):
 
 
 def test_cooldown_after_failed_command(ledger):
-    row, _ = ledger.reserve(CLIENT, "reboot_host", now=NOW, expires_at=NOW + 240)
+    row, _unused = ledger.reserve(CLIENT, "reboot_host", now=NOW, expires_at=NOW + 240)
     ledger.record_transition(row["command_id"], "timed_out", at=NOW + 180)
     blocked, decision = ledger.reserve(CLIENT, "reboot_host", now=NOW + 200)
     assert blocked["state"] == "blocked"
@@ -89,7 +89,7 @@ def test_in_flight_command_blocks_a_second_play(ledger):
 
 
 def test_transitions_and_queries(ledger):
-    row, _ = ledger.reserve(CLIENT, "reboot_host", host="lobby-01", now=NOW, expires_at=NOW + 240, wave_id="w1")
+    row, _unused = ledger.reserve(CLIENT, "reboot_host", host="lobby-01", now=NOW, expires_at=NOW + 240, wave_id="w1")
     ledger.record_transitions([
         (row["command_id"], "published", NOW + 0.1, None, {}),
         (row["command_id"], "accepted", NOW + 0.2, None, {}),
@@ -114,7 +114,7 @@ def test_transitions_and_queries(ledger):
 
 
 def test_retry_finds_the_same_command_within_validity(ledger):
-    row, _ = ledger.reserve(CLIENT, "reboot_host", now=NOW, expires_at=NOW + 240, request_key="task:abc")
+    row, _unused = ledger.reserve(CLIENT, "reboot_host", now=NOW, expires_at=NOW + 240, request_key="task:abc")
     assert ledger.find_reusable("task:abc", CLIENT, "reboot_host", now=NOW + 100)["command_id"] == row["command_id"]
     assert ledger.find_reusable("task:abc", CLIENT, "reboot_host", now=NOW + 241) is None
     assert ledger.find_reusable("task:other", CLIENT, "reboot_host", now=NOW + 100) is None
@@ -166,7 +166,7 @@ def _reserve_many(path, start, count, queue):
     allowed = 0
     with Ledger(path) as opened:
         start.wait()
-        for _ in range(count):
+        for _unused in range(count):
             row, _decision = opened.reserve(CLIENT, "reboot_host", now=time.time(), expires_at=None)
             allowed += row["state"] == "queued"
     queue.put(allowed)
@@ -176,13 +176,13 @@ def test_two_plays_at_once_cannot_both_slip_under_the_limit(ledger_path):
     Ledger(str(ledger_path)).close()
     ctx = multiprocessing.get_context("fork")
     start, queue = ctx.Event(), ctx.Queue()
-    workers = [ctx.Process(target=_reserve_many, args=(str(ledger_path), start, 10, queue)) for _ in range(4)]
+    workers = [ctx.Process(target=_reserve_many, args=(str(ledger_path), start, 10, queue)) for _unused in range(4)]
     for worker in workers:
         worker.start()
     start.set()
     for worker in workers:
         worker.join(30)
-    assert sum(queue.get(timeout=5) for _ in workers) == 3
+    assert sum(queue.get(timeout=5) for _unused in workers) == 3
     with Ledger(str(ledger_path)) as opened:
         states = [c["state"] for c in opened.commands(client_uuid=CLIENT, limit=100, with_transitions=False)]
     assert states.count("queued") == 3
@@ -246,7 +246,7 @@ def test_lock_released_within_the_bounded_wait_is_waited_out(ledger, ledger_path
     waiting = Ledger(str(ledger_path), wait_s=30)
     timer = threading.Timer(0.5, release, args=(proc,))
     timer.start()
-    row, _ = waiting.reserve(OTHER, "reboot_host", now=NOW)  # blocks until the lock is released
+    row, _unused = waiting.reserve(OTHER, "reboot_host", now=NOW)  # blocks until the lock is released
     timer.join()
     assert row["state"] == "queued"
 
@@ -254,7 +254,7 @@ def test_lock_released_within_the_bounded_wait_is_waited_out(ledger, ledger_path
 def test_deferred_transitions_wait_for_the_lock_and_are_written_in_order(ledger, ledger_path, write_lock):
     """A running wave's transitions (defer_when_busy) do not block while another process holds
     the lock; they are kept in order and written once it is free; finish_wave waits for them."""
-    row, _ = ledger.reserve(CLIENT, "reboot_host", now=NOW, expires_at=NOW + 240, wave_id="w")
+    row, _unused = ledger.reserve(CLIENT, "reboot_host", now=NOW, expires_at=NOW + 240, wave_id="w")
     ledger.start_wave("w", "r", "reboot_host", now=NOW)
     proc = write_lock()
     started = time.monotonic()
@@ -274,7 +274,7 @@ def test_deferred_transitions_past_the_bounded_wait_fail_finish_wave_clearly(led
     """If the lock is still held when the wave ends, finish_wave gives up after the bounded wait
     with a LedgerBusy that says how many transitions are not recorded."""
     opened = Ledger(str(ledger_path), wait_s=0.5)
-    row, _ = opened.reserve(CLIENT, "reboot_host", now=NOW, expires_at=NOW + 240, wave_id="w")
+    row, _unused = opened.reserve(CLIENT, "reboot_host", now=NOW, expires_at=NOW + 240, wave_id="w")
     opened.start_wave("w", "r", "reboot_host", now=NOW)
     write_lock()
     opened.record_transitions([(row["command_id"], "published", NOW + 1, None, {})], defer_when_busy=True)
@@ -304,9 +304,9 @@ def test_sweep_makes_stale_commands_terminal_and_leaves_live_ones_alone(ledger):
     rows = {}
     for name, state in (("queued", "queued"), ("published", "published"), ("started", "execution_started"),
                         ("accepted", "accepted"), ("live", "execution_started"), ("done", "completed")):
-        row, _ = ledger.reserve(CLIENT if name != "live" else OTHER, "restart_app", host=name, now=NOW,
-                                expires_at=NOW + 240, deadline_at=NOW + (3600 if name == "live" else 240),
-                                check_lockout=False)
+        row, _unused = ledger.reserve(CLIENT if name != "live" else OTHER, "restart_app", host=name, now=NOW,
+                                      expires_at=NOW + 240, deadline_at=NOW + (3600 if name == "live" else 240),
+                                      check_lockout=False)
         if state != "queued":
             ledger.record_transition(row["command_id"], state, at=NOW + 1)
         rows[name] = row["command_id"]
@@ -344,7 +344,7 @@ def test_sweep_closes_waves_whose_controller_is_gone_but_not_live_ones(ledger, l
 
 
 def test_start_wave_sweeps(ledger):
-    row, _ = ledger.reserve(CLIENT, "reboot_host", now=NOW, expires_at=NOW + 240)
+    row, _unused = ledger.reserve(CLIENT, "reboot_host", now=NOW, expires_at=NOW + 240)
     ledger.record_transition(row["command_id"], "published", at=NOW + 1)
     ledger.start_wave("w2", "r", "reboot_host", now=NOW + 7200)
     assert ledger.command(row["command_id"])["state"] == "expired"
@@ -379,5 +379,5 @@ def test_schema_v1_file_gets_the_new_columns_on_first_write(ledger_path):
                    "check_mode INTEGER NOT NULL DEFAULT 0, started_at REAL, finished_at REAL, summary TEXT, gate TEXT)")
     with Ledger(str(ledger_path)) as opened:
         opened.start_wave("w", "r", "reboot_host", now=NOW)
-        row, _ = opened.reserve(CLIENT, "reboot_host", now=NOW, expires_at=NOW + 10, wave_id="w")
+        row, _unused = opened.reserve(CLIENT, "reboot_host", now=NOW, expires_at=NOW + 10, wave_id="w")
         assert opened.command(row["command_id"])["deadline_at"] == NOW + 10

@@ -25,7 +25,7 @@ def test_could_execute_recognises_a_valid_current_command():
 def test_generated_payloads_are_never_executable_and_reproducible():
     now = contract.utcnow()
     first, replaced = payload_fuzz.generate(random.Random(3), OWN, OTHER, 250, now=now)
-    again, _ = payload_fuzz.generate(random.Random(3), OWN, OTHER, 250, now=now)
+    again, _unused = payload_fuzz.generate(random.Random(3), OWN, OTHER, 250, now=now)
     assert first == again
     assert len(first) == 250
     assert not any(payload_fuzz.could_execute(body, OWN, now) for _kind, body in first)
@@ -37,7 +37,7 @@ def test_generated_payloads_are_never_executable_and_reproducible():
 
 def test_mutations_keep_a_readable_command_id_often():
     now = contract.utcnow()
-    payloads, _ = payload_fuzz.generate(random.Random(5), OWN, OTHER, 200, now=now)
+    payloads, _unused = payload_fuzz.generate(random.Random(5), OWN, OTHER, 200, now=now)
     readable = 0
     for _kind, body in payloads:
         try:

@@ -165,7 +165,7 @@ def test_verify_keeps_polling_through_dropped_replies(tmp_path, clock):
     switch = FakeSwitch()
     controller = controller_for(switch, clock)
     switch.fail_reads = 2
-    state, _ = controller.wait_delivering(10)
+    state, _unused = controller.wait_delivering(10)
     assert state.delivering and len(clock.slept) == 2
 
 

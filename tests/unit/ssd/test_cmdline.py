@@ -80,11 +80,13 @@ def test_plan_edit_unchanged_keeps_the_text_byte_for_byte():
 
 
 def test_plan_edit_is_idempotent():
-    changed, first, _, _ = cm.plan_edit(PI_OS, present={"rootwait": None, "usb-storage.quirks": "152d:0578:u"})
+    changed, first, _unused, _unused = cm.plan_edit(
+        PI_OS, present={"rootwait": None, "usb-storage.quirks": "152d:0578:u"})
     assert changed
     assert first.count("usb-storage.quirks=") == 1
     assert first.endswith("usb-storage.quirks=152d:0578:u\n")
-    again, second, _, _ = cm.plan_edit(first, present={"rootwait": None, "usb-storage.quirks": "152d:0578:u"})
+    again, second, _unused, _unused = cm.plan_edit(
+        first, present={"rootwait": None, "usb-storage.quirks": "152d:0578:u"})
     assert again is False
     assert second == first
 

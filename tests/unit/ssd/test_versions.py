@@ -50,13 +50,13 @@ def test_snapshot_is_taken_once_per_version(host):
 
 
 def test_check_mode_snapshot_writes_nothing(host):
-    changed, _ = sv.snapshot(host["state"], 1, host["files"], None, check_mode=True)
+    changed, _unused = sv.snapshot(host["state"], 1, host["files"], None, check_mode=True)
     assert changed
     assert not os.path.exists(host["state"])
 
 
 def test_record_keeps_a_pending_reboot_until_the_boot_id_changes(host):
-    _, fact = _apply(host, 1, "rule v1\n", "root=/dev/sda2 rootwait x\n", boot_id="b1")
+    _unused, fact = _apply(host, 1, "rule v1\n", "root=/dev/sda2 rootwait x\n", boot_id="b1")
     assert fact["reboot_required"] and fact["reboot_required_boot_id"] == "b1"
     changed, fact = sv.record(host["state"], host["facts"], 1, "b1", False)
     assert changed is False
