@@ -39,9 +39,9 @@ run_changelog() {
 run_ee() {
   # shellcheck source=scripts/tools-venv.sh
   source "$ROOT/scripts/tools-venv.sh" || return 1
-  # execution-environment.yml copies the collection tarball the galaxy stage builds.
-  compgen -G "artifacts/galaxy/infoscreen-fleet-*.tar.gz" >/dev/null ||
-    "$TOOLS_VENV/bin/ansible-galaxy" collection build --force --output-path artifacts/galaxy >/dev/null || return 1
+  # execution-environment.yml copies the collection tarball from artifacts/galaxy/; built
+  # again here (2 s) so the context never holds a stale one.
+  "$TOOLS_VENV/bin/ansible-galaxy" collection build --force --output-path artifacts/galaxy >/dev/null || return 1
   echo "== ansible-builder introspect: what an EE takes from meta/execution-environment.yml"
   local deps
   deps="$("$TOOLS_VENV/bin/ansible-builder" introspect --sanitize .cache/collections)" || return 1
@@ -64,7 +64,7 @@ run_docs() {
   copy="$("$ROOT/scripts/collection-copy.sh" "$ROOT/artifacts/docs-lint")" || return 1
   # community.general (a dependency) comes with the ansible package in .venv.
   (cd "$copy" && PATH="$TOOLS_VENV/bin:$PATH" \
-    ANSIBLE_COLLECTIONS_PATH="$ROOT/artifacts/docs-lint:$("$ROOT/.venv/bin/python" -c 'import ansible_collections, os; print(os.path.dirname(ansible_collections.__path__[0]))')" \
+    ANSIBLE_COLLECTIONS_PATH="$ROOT/artifacts/docs-lint:$(python -c 'import ansible_collections, os; print(os.path.dirname(ansible_collections.__path__[0]))')" \
     "$TOOLS_VENV/bin/antsibull-docs" lint-collection-docs --plugin-docs .) || return 1
 }
 
