@@ -86,7 +86,7 @@ def run(commands, workdir, *, agent_root=None, heartbeat_s=2.0, settle_s=5.0, sa
             before = proc_figures(pid)
             started = time.monotonic()
             ids = []
-            for _ in range(commands):
+            for _unused in range(commands):
                 cmd = make_command(uuid, "restart_app")
                 controller.publish_raw(uuid, cmd)
                 ids.append(cmd["command_id"])

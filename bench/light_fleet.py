@@ -115,7 +115,7 @@ class LightClient:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--spec", required=True, help="JSON: {host, port, clients: [[uuid, password], ...]}")
     parser.add_argument("--slice", type=int, default=0)
     parser.add_argument("--slices", type=int, default=1)

@@ -16,7 +16,7 @@ import paho.mqtt.client as mqtt
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     for name in ("--host", "--user", "--session", "--client-uuid", "--command-id"):
         parser.add_argument(name, required=True)
     parser.add_argument("--port", type=int, required=True)

@@ -36,12 +36,12 @@ def _wave(fleet, ledger_path, action, transitional):
     with Ledger(str(ledger_path)) as ledger:
         wave = run_wave(hosts(fleet), options, ledger, mqtt_params(fleet.manifest))
         payloads = {c["host"]: c["payload"] for c in ledger.commands(wave_id=wave.wave_id, limit=10000,
-                                                                      with_transitions=False)}
+                                                                     with_transitions=False)}
     return wave, payloads
 
 
 def _publish_both(controller, client_uuid, payload, times):
-    for _ in range(times):
+    for _unused in range(times):
         controller.publish_raw(client_uuid, payload)
         controller.publish_raw(client_uuid, payload, transitional=True)
 

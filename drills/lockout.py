@@ -54,12 +54,12 @@ def run(ctx):
                 action = ("restart_app", "reboot_host")[number % 2]
                 waves = []
 
-                def play(action=action, waves=waves):
+                def play(action, waves):
                     with Ledger(str(ledger_path)) as ledger:
                         waves.append(run_wave(hosts(fleet, names), WaveOptions(action, timeout_s=60), ledger,
                                               mqtt_params(fleet.manifest)))
 
-                threads = [threading.Thread(target=play) for _ in range(2)]
+                threads = [threading.Thread(target=play, args=(action, waves)) for _unused in range(2)]
                 for thread in threads:
                     thread.start()
                 for thread in threads:
@@ -79,7 +79,7 @@ def run(ctx):
         # Client layer: straight to the agent, no ledger in the way.
         with SimController(fleet.manifest) as controller:
             bypass_uuid = fleet.clients[bypass].client_uuid
-            for _ in range(2 * LIMIT):
+            for _unused in range(2 * LIMIT):
                 cmd = controller.send(bypass_uuid, "restart_app")
                 controller.wait_terminal([cmd["command_id"]], 30)
         bypass_runs = sum(agent_log(fleet, bypass).executions.values())

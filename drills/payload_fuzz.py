@@ -83,7 +83,7 @@ def _mutate_once(rng, cmd, other_uuid, now):
 
 def mutated(rng, own_uuid, other_uuid, now):
     cmd = valid_command(rng, own_uuid, now)
-    kinds = [_mutate_once(rng, cmd, other_uuid, now) for _ in range(rng.choice([1, 1, 1, 2, 3]))]
+    kinds = [_mutate_once(rng, cmd, other_uuid, now) for _unused in range(rng.choice([1, 1, 1, 2, 3]))]
     body = json.dumps(cmd).encode()
     finish = rng.randrange(10)
     if finish == 0:
@@ -91,7 +91,7 @@ def mutated(rng, own_uuid, other_uuid, now):
         kinds.append("truncated")
     elif finish == 1:
         data = bytearray(body)
-        for _ in range(rng.randint(1, 4)):
+        for _unused in range(rng.randint(1, 4)):
             data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
         body = bytes(data)
         kinds.append("bitflip")
@@ -101,7 +101,7 @@ def mutated(rng, own_uuid, other_uuid, now):
 def random_payload(rng):
     kind = rng.randrange(7)
     if kind == 0:
-        return "random_bytes", bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 300)))
+        return "random_bytes", bytes(rng.getrandbits(8) for _unused in range(rng.randint(0, 300)))
     if kind == 1:
         return "json_scalar", json.dumps(rng.choice(_WEIRD_VALUES)).encode()
     if kind == 2:

@@ -59,7 +59,7 @@ def parse_sizes(text):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m drills", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m drills", description=__doc__.partition("\n")[0])
     parser.add_argument("--only", help=f"comma-separated drills to run (default all): {', '.join(DRILLS)}")
     parser.add_argument("--skip", help="comma-separated drills to leave out")
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repetitions")

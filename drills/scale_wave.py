@@ -32,7 +32,7 @@ def _cpu_s():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--spec", required=True)
     parser.add_argument("--clients", type=int, required=True)
     parser.add_argument("--ledger", required=True)

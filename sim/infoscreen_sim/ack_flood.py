@@ -38,7 +38,7 @@ def flood_acks(broker, account, count):
     try:
         topic = contract.ack_topic(account["client_uuid"])
         infos = [client.publish(topic, json.dumps(contract.make_ack(str(uuid.uuid4()), "accepted")), qos=1)
-                 for _ in range(count)]
+                 for _unused in range(count)]
         for info in infos:
             info.wait_for_publish(30)
     finally:

@@ -478,7 +478,7 @@ def _serve(args):
 
 
 def _main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m infoscreen_sim.broker", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m infoscreen_sim.broker", description=__doc__.partition("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     chk = sub.add_parser("check-acl", help="check auth and the ACL matrix of a running broker")
     chk.add_argument("--host", default="127.0.0.1")

@@ -61,7 +61,7 @@ def run(clients, workdir, time_scale, timeout_s, faults):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m infoscreen_sim.demo", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m infoscreen_sim.demo", description=__doc__.partition("\n")[0])
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--workdir", help="scratch folder (default: a new temporary one)")
     parser.add_argument("--time-scale", type=float, default=0.05)

@@ -120,7 +120,8 @@ def run(args, workdir):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m infoscreen_sim.demo_canary", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m infoscreen_sim.demo_canary",
+                                     description=__doc__.partition("\n")[0])
     parser.add_argument("--clients", type=int, default=40)
     parser.add_argument("--canary", type=int, default=4, help="clients in the canary group (default %(default)s)")
     parser.add_argument("--wave1", type=int, default=12, help="clients in wave1; wave2 gets the rest")

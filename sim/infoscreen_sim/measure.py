@@ -90,7 +90,7 @@ def measure(clients, idle_s, workdir, heartbeat_s, health_s):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m infoscreen_sim.measure", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m infoscreen_sim.measure", description=__doc__.partition("\n")[0])
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--idle", type=float, default=30.0, help="idle window in seconds")
     parser.add_argument("--heartbeat", type=float, default=30.0)

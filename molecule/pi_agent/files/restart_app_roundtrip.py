@@ -78,7 +78,7 @@ def main():
         broker = LocalBroker(work / "broker", clients=[{"name": "pi-agent-deb12", "client_uuid": client_uuid,
                                                         "password": parser["mqtt"]["password"]}])
         broker.start()
-        _, inner_config = write_config(root, scratch, broker.port, uid, gid)
+        _unused, inner_config = write_config(root, scratch, broker.port, uid, gid)
         inbox = queue.Queue()
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"verify-{uuid.uuid4().hex[:8]}")
         client.username_pw_set(broker.controller_username, broker.controller_password)

@@ -66,7 +66,7 @@ def retained_cleanup(fleet_broker):
 
 
 def test_retained_heartbeat_and_health_are_not_a_live_client(fleet_factory, fleet_controller, fleet_broker,
-                                                            retained_cleanup):
+                                                             retained_cleanup):
     """A client whose agent is gone but whose real heartbeat/health were left retained is
     silent for the snapshot (needs recovery) and has not come back for wait_reconnect."""
     fleet = fleet_factory(1, shared_broker=True)
@@ -87,7 +87,7 @@ def test_retained_heartbeat_and_health_are_not_a_live_client(fleet_factory, flee
 
 
 def test_retained_heartbeat_does_not_set_the_boot_id_before_a_reboot(fleet_factory, fleet_controller, fleet_broker,
-                                                                    ledger_path, retained_cleanup):
+                                                                     ledger_path, retained_cleanup):
     """A stale heartbeat retained on the client's topic (another boot id) is not taken as the
     boot id the client had before the reboot; the wave still completes with a real change."""
     fleet = fleet_factory(1, shared_broker=True, agent_options={"agent.lockout_max": 0})

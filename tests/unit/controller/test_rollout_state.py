@@ -41,7 +41,7 @@ def test_a_finished_rollout_id_is_not_run_again_but_a_new_one_may_start(tmp_path
     rs.finish(tmp_path, "r1", status, wave=1, name="canary", reason="why")
     with pytest.raises(rs.RolloutStateError, match=f"already finished: {status}"):
         rs.begin(tmp_path, "r1", "2.0")
-    state, _ = rs.begin(tmp_path, "r2", "2.0")
+    state, _unused = rs.begin(tmp_path, "r2", "2.0")
     assert state["status"] == "running"
 
 
@@ -53,7 +53,7 @@ def test_same_id_for_another_release_is_refused(tmp_path):
 
 def test_check_mode_writes_nothing(tmp_path):
     rs.begin(tmp_path, "r1", "2.0", check_mode=True)
-    effective, _ = rs.record(tmp_path, "r1", {"a": OLD}, 1, check_mode=True)
+    effective, _unused = rs.record(tmp_path, "r1", {"a": OLD}, 1, check_mode=True)
     assert effective == {"a": OLD}
     assert list(tmp_path.iterdir()) == []
 

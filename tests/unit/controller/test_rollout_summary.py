@@ -71,7 +71,7 @@ def test_check_mode_is_not_judged():
 def test_hosts_that_dropped_out_of_the_play_count_against_the_wave():
     """An Ansible-unreachable host never vanishes from the wave: it counts as a failure."""
     results = {"a": res("completed"), "b": res("completed"), "c": res("unreachable", executed=False,
-                                                                       error_code="host_unreachable")}
+                                                                      error_code="host_unreachable")}
     wave = wave_counts(results)
     assert (wave["executed"], wave["unreachable"], wave["not_executed"]) == (2, 1, {"host_unreachable": 1})
     gate = gate_decision(wave)
@@ -115,7 +115,7 @@ def test_report_never_drops_a_host():
     assert by_host["h3"]["eligible_at"] == "2026-11-27T18:00:00.000Z"
     assert by_host["h6"]["state"] == "not_run"
     assert report["totals"] == {"hosts": 6, "states": {"blocked": 1, "completed": 2, "not_run": 1, "timed_out": 1,
-                                                        "unreachable": 1}, "ok": 2, "not_ok": 4}
+                                                       "unreachable": 1}, "ok": 2, "not_ok": 4}
     assert report["gate_stopped"] is True
     assert report["stopped_after_wave"] == 1
     json.dumps(report)  # plain data, ready for the JSON file

@@ -145,7 +145,7 @@ def test_simulated_time_is_scaled_and_judged_against_baseline_and_ceiling():
              "slow": result("slow", "completed", reconnect=2.0, scale=scale),
              "over": result("over", "completed", reconnect=3.2, scale=scale)}
     page = render_html(summary([("w1", drill)], [canary_wave(1, "canary", hosts, "w1", scale=scale,
-                                                            p=(100.0, 100.0, 160.0))]))
+                                                             p=(100.0, 100.0, 160.0))]))
     assert "simulated Pi seconds" in page
     assert "completed 50.0s" in page and "completed 100.0s" in page and "completed 160.0s" in page
     assert "<td class='num warn'>100.0</td>" in page and "<td class='num bad'>160.0</td>" in page
@@ -157,7 +157,7 @@ def test_simulated_time_is_scaled_and_judged_against_baseline_and_ceiling():
 def test_check_mode_and_plain_lifecycle_runs():
     hosts = ["a"]
     data = summary([("w1", {"a": result("a", "not_sent")})], [dict(canary_wave(1, "canary", hosts, "w1"),
-                                                                     check_mode=True)])
+                                                                   check_mode=True)])
     assert "CHECK MODE - plan only" in render_html(data)
     plain = summary([("w1", {"a": result("a", "completed", reconnect=4.0)})], [])
     page = render_html(plain)
