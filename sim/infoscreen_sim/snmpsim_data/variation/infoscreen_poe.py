@@ -31,7 +31,8 @@ args = globals().get("args", "")  # injected by snmpsim
 
 
 def _paths():
-    state_dir = moduleContext["state_dir"]  # noqa: F821 - injected by snmpsim
+    # moduleContext is a global snmpsim injects into variation modules (ruff and pylint cannot see it).
+    state_dir = moduleContext["state_dir"]  # noqa: F821  # pylint: disable=undefined-variable
     return (
         os.path.join(state_dir, "state.json"),
         os.path.join(state_dir, "state.lock"),
@@ -43,7 +44,7 @@ def init(**context):
     state_dir = (context.get("options") or "").strip()
     if not state_dir or not os.path.isdir(state_dir):
         raise RuntimeError("infoscreen_poe: pass the state directory as variation module options")
-    moduleContext["state_dir"] = state_dir  # noqa: F821
+    moduleContext["state_dir"] = state_dir  # noqa: F821  # pylint: disable=undefined-variable
 
 
 def shutdown(**context):
