@@ -84,9 +84,8 @@ def _config(workdir):
     (run / "boot_id").write_text("drill-boot\n")
     ini = Path(workdir) / "agent.ini"
     ini.write_text(f"[mqtt]\nhost = 127.0.0.1\nusername = {OWN}\npassword = drill\n"
-                   f"[agent]\nclient_uuid = {OWN}\nstate_dir = {Path(workdir) / 'state'}\npower_backend = sim\n"
-                   f"boot_id_path = {run / 'boot_id'}\n"
-                   f"[sim]\nrequest_path = {run / 'power-request.json'}\napp_state_path = {run / 'app_state'}\n")
+                   f"[agent]\nclient_uuid = {OWN}\nstate_dir = {Path(workdir) / 'state'}\n"
+                   f"boot_id_path = {run / 'boot_id'}\n")
     (run / "app_state").write_text("running\n")
     return load(str(ini))
 
@@ -111,13 +110,14 @@ def run_in_process(payloads, duplicates, seed=9, workdir=None, say=print):
     import logging  # noqa: PLC0415
 
     from infoscreen_agent.agent import Agent  # noqa: PLC0415
-    from infoscreen_agent.power import make_backend  # noqa: PLC0415
+    from infoscreen_sim.sim_power import SimPowerBackend  # noqa: PLC0415
 
     logging.getLogger("infoscreen_agent").setLevel(logging.CRITICAL)  # a million warnings say nothing
     own_dir = workdir is None
     workdir = Path(workdir or tempfile.mkdtemp(prefix="handler-drill-"))
     config = _config(workdir)
-    backend = make_backend(config)
+    run_dir = Path(workdir) / "run"
+    backend = SimPowerBackend(run_dir / "power-request.json", run_dir / "app_state", config.boot_id_path)
     runs = []  # (monotonic, wall, command_id, retained)
     real_invoke = backend.invoke
     current = {"retained": False}
@@ -126,7 +126,7 @@ def run_in_process(payloads, duplicates, seed=9, workdir=None, say=print):
         runs.append((time.monotonic(), time.time(), command_id.lower(), current["retained"]))
         real_invoke(action, command_id)
         if action != "restart_app":  # the sim supervisor would reboot; here the request is only counted
-            os.unlink(config.sim_request_path)
+            os.unlink(backend.request_path)
 
     backend.invoke = counting_invoke
     broker = InstantBroker()

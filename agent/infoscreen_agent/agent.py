@@ -76,7 +76,10 @@ except ImportError:  # the CLI reports it; unit tests of the handler do not need
 
 
 class Agent:
-    def __init__(self, config, client=None, backend=None, notifier=None):
+    def __init__(self, config, client=None, backend=None, notifier=None, wrap_client=None):
+        """``backend``: the power backend (default: the helper, power.py); ``wrap_client``:
+        called with the MQTT client the agent made, returns the client to use (the same
+        methods). The installed agent passes neither (docs/agent.md "Embedding the agent")."""
         self.cfg = config
         self.uuid = config.client_uuid
         self.store = StateStore(config.state_dir, config.dedupe_retention_s, config.dedupe_max_entries,
@@ -106,6 +109,8 @@ class Agent:
         self.takeover_total = 0
         self._dropped_qos0 = 0
         self.client = client if client is not None else self._make_client()
+        if wrap_client is not None:
+            self.client = wrap_client(self.client)
         self._resolve_pending_at_start()
 
     # setup ------------------------------------------------------------------------------
@@ -410,18 +415,11 @@ class Agent:
         pending = self._pending
         term = pending["terminal"]
         sent = self._publish_ack(pending["command_id"], term["status"], term["error_code"], term["error_message"])
-        if not sent:  # acks dropped on purpose (sim fault): nothing will ever be confirmed
-            self._pending = None
-            self.store.clear_pending()
-            return
         for info in sent:
             self._awaiting[info.mid] = pending["command_id"]
 
     def _publish_ack(self, command_id, status_, code=None, message=None):
         ack = validate("ack", make_ack(command_id, status_, code, message))
-        if self.cfg.sim_drop_acks:
-            LOG.warning("sim fault drop_acks: not publishing %s ack for %s", status_, command_id)
-            return []
         body = json.dumps(ack)
         return [self.client.publish(topic, body, qos=1, retain=False) for topic in ack_topics(self.uuid)]
 
@@ -445,8 +443,7 @@ class Agent:
                              f"still up with boot id {self.boot_id} after the {action} deadline")
 
     def publish_heartbeat(self):
-        body = status.heartbeat(self.uuid, self.boot_id, self.cfg.release,
-                                status.uptime_s(self.cfg.power_backend, self.cfg.boot_id_path))
+        body = status.heartbeat(self.uuid, self.boot_id, self.cfg.release, self.backend.uptime_s())
         if body is not None:
             self.client.publish(heartbeat_topic(self.uuid), json.dumps(body), qos=0, retain=False)
 
@@ -460,8 +457,7 @@ class Agent:
         with self._lock:
             pending_id = self._pending["command_id"] if self._pending else None
             agent_state = self.agent_state()
-        body = status.health(self.uuid, self.boot_id, self.cfg.release,
-                             status.uptime_s(self.cfg.power_backend, self.cfg.boot_id_path),
+        body = status.health(self.uuid, self.boot_id, self.cfg.release, self.backend.uptime_s(),
                              app_state=self.backend.app_state(), pending_command_id=pending_id,
                              reconnect_count=self.reconnect_count, last_disconnect_at=self.last_disconnect_at,
                              agent_state=agent_state)

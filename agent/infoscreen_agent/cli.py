@@ -23,7 +23,14 @@ def _parser():
     return parser
 
 
-def main(argv=None):
+def main(argv=None, *, backend_factory=None, wrap_client=None):
+    """The ``infoscreen-agent`` program; returns its exit code.
+
+    ``backend_factory(config)`` returns the power backend and ``wrap_client(client)`` wraps
+    the agent's MQTT client (see Agent). The installed entry point passes neither, so the
+    agent uses the helper; a test bench passes them to run this very agent on machines it
+    plays itself (docs/agent.md "Embedding the agent").
+    """
     args = _parser().parse_args(argv)
     args.config = args.config or [DEFAULT_CONFIG]
     if args.command == "version":
@@ -38,8 +45,12 @@ def main(argv=None):
         return 2
     logging.basicConfig(level=getattr(logging, config.log_level, logging.INFO), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if config.ignored:
+        logging.getLogger("infoscreen_agent").warning(
+            "%s: ignoring setting(s) the agent does not know: %s; remove them (see docs/agent.md)",
+            config.path, ", ".join(config.ignored))
     if args.command == "check-config":
-        print(f"{' + '.join(args.config)}: ok")
+        print(f"{' + '.join(args.config)}: ok" + (f" (ignored: {', '.join(config.ignored)})" if config.ignored else ""))
         return 0
     if args.command == "notify-service-failed":
         from .notify import publish_service_failed  # noqa: PLC0415
@@ -51,7 +62,7 @@ def main(argv=None):
         print("infoscreen-agent: paho-mqtt is missing: pip install 'paho-mqtt>=2.1,<3'", file=sys.stderr)
         return 3
     try:
-        agent = Agent(config)
+        agent = Agent(config, backend=backend_factory(config) if backend_factory else None, wrap_client=wrap_client)
     except (OSError, ValueError) as exc:
         print(f"infoscreen-agent: cannot start: {exc}", file=sys.stderr)
         return 2

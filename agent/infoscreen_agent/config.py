@@ -34,7 +34,6 @@ class AgentConfig:
     release: str
     heartbeat_interval_s: float
     health_interval_s: float
-    power_backend: str
     helper_command: list
     boot_id_path: str
     app_unit: str
@@ -51,10 +50,9 @@ class AgentConfig:
     reconnect_min_s: int
     reconnect_max_s: int
     log_level: str
-    sim_request_path: str
-    sim_app_state_path: str
-    sim_helper_fails: bool
-    sim_drop_acks: bool
+    # "[section] key" of every setting in the file(s) the agent does not know; it ignores
+    # them and the CLI logs them, so a stray or outdated line is seen, never silently used.
+    ignored: list = dataclasses.field(default_factory=list)
 
 
 _OPTIONAL = {
@@ -67,7 +65,6 @@ _OPTIONAL = {
     "release": ("agent", "", str),
     "heartbeat_interval_s": ("agent", "30", float),
     "health_interval_s": ("agent", "60", float),
-    "power_backend": ("agent", "helper", str),
     "helper_command": ("agent", "sudo -n /usr/local/libexec/infoscreen-agent/infoscreen-helper", str),
     "boot_id_path": ("agent", "/proc/sys/kernel/random/boot_id", str),
     "app_unit": ("agent", "infoscreen-app.service", str),
@@ -82,10 +79,6 @@ _OPTIONAL = {
     "lockout_max": ("agent", "3", int),
     "lockout_window_s": ("agent", "900", float),
     "log_level": ("agent", "INFO", str),
-    "request_path": ("sim", "", str),
-    "app_state_path": ("sim", "", str),
-    "helper_fails": ("sim", "false", bool),
-    "drop_acks": ("sim", "false", bool),
 }
 _REQUIRED = {"host": "mqtt", "username": "mqtt", "password": "mqtt", "client_uuid": "agent", "state_dir": "agent"}
 
@@ -105,8 +98,7 @@ def load(path):
     """Read and check the INI file(s) at ``path``; raise ConfigError naming what to fix.
 
     ``path`` is one file or a list of files read in order, a later file overriding single
-    keys of an earlier one (a site-wide base plus a per-deployment file; the simulated fleet
-    layers the pi_agent role's file over its own, which keeps the injected faults).
+    keys of an earlier one (a site-wide base plus a per-deployment file).
     """
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     if not paths:
@@ -131,7 +123,16 @@ def load(path):
         values[key] = value
     for key, (section, default, kind) in _OPTIONAL.items():
         values[key] = _get(parser, where, section, key, default=default, kind=kind)
-    return _check(where, values)
+    config = _check(where, values)
+    config.ignored = _unknown(parser)
+    return config
+
+
+def _unknown(parser):
+    known = {(section, key) for key, (section, _d, _k) in _OPTIONAL.items()}
+    known |= {(section, key) for key, section in _REQUIRED.items()}
+    return [f"[{section}] {key}" for section in parser.sections() for key in parser[section]
+            if (section, key) not in known]
 
 
 _UNIT_RE = re.compile(r"^[A-Za-z0-9@._:-]+\.service$")
@@ -167,12 +168,8 @@ def _check(path, v):
     if not _UUID_RE.match(v["client_uuid"]):
         raise ConfigError(f"{path}: [agent] client_uuid {v['client_uuid']!r} is not a UUID (8-4-4-4-12 hex)")
     _check_strings(path, v)
-    if v["power_backend"] not in ("helper", "sim"):
-        raise ConfigError(f"{path}: [agent] power_backend must be 'helper' or 'sim', got {v['power_backend']!r}")
-    if v["power_backend"] == "sim" and not v["request_path"]:
-        raise ConfigError(f"{path}: [sim] request_path is required when power_backend = sim")
     helper = shlex.split(v["helper_command"])
-    if v["power_backend"] == "helper" and not helper:
+    if not helper:
         raise ConfigError(f"{path}: [agent] helper_command is empty; set the helper path (sudo -n ...)")
     if not 1 <= v["port"] <= 65535:
         raise ConfigError(f"{path}: [mqtt] port {v['port']} is out of range 1-65535")
@@ -186,7 +183,7 @@ def _check(path, v):
         path=path, host=v["host"], port=v["port"], username=v["username"], password=v["password"],
         tls_ca=v["tls_ca"], keepalive_s=v["keepalive_s"], client_uuid=v["client_uuid"].lower(),
         state_dir=v["state_dir"], release=v["release"], heartbeat_interval_s=v["heartbeat_interval_s"],
-        health_interval_s=v["health_interval_s"], power_backend=v["power_backend"], helper_command=helper,
+        health_interval_s=v["health_interval_s"], helper_command=helper,
         boot_id_path=v["boot_id_path"], app_unit=v["app_unit"], reboot_deadline_s=v["reboot_deadline_s"],
         shutdown_deadline_s=v["shutdown_deadline_s"], restart_deadline_s=v["restart_deadline_s"],
         helper_timeout_s=v["helper_timeout_s"], clock_skew_s=v["clock_skew_s"],
@@ -194,6 +191,4 @@ def _check(path, v):
         dedupe_max_entries=max(10, v["dedupe_max_entries"]), lockout_max=v["lockout_max"],
         lockout_window_s=v["lockout_window_s"], reconnect_min_s=v["reconnect_min_s"],
         reconnect_max_s=v["reconnect_max_s"], log_level=v["log_level"].upper(),
-        sim_request_path=v["request_path"], sim_app_state_path=v["app_state_path"],
-        sim_helper_fails=v["helper_fails"], sim_drop_acks=v["drop_acks"],
     )

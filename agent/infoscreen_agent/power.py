@@ -1,16 +1,23 @@
-"""How the agent gets privileged work done: the narrow helper, or the simulated fleet.
+"""How the agent gets privileged work done and reads the machine it runs on: the helper.
 
-The agent itself never needs root. ``helper`` runs ``helper_command`` plus exactly one verb
-(the helper accepts nothing else). ``sim`` never calls the helper: it writes a power request
-into the client's scratch root, and the fleet supervisor plays the part of the machine.
+The agent itself never needs root. ``HelperBackend`` runs ``helper_command`` plus exactly
+one verb (the helper accepts nothing else), asks systemd for the app's state and reads the
+host's uptime.
+
+A power backend is any object with these three methods (the "power backend seam",
+docs/agent.md "Embedding the agent"):
+
+- ``invoke(action, command_id)``: do ``reboot_host`` | ``shutdown_host`` | ``restart_app``;
+  raise ``HelperFailed`` with a readable reason when it cannot;
+- ``app_state()``: one of ``APP_STATES``;
+- ``uptime_s()``: seconds since the host booted.
+
+The installed agent always uses ``HelperBackend``; ``cli.main(backend_factory=...)`` lets a
+test bench run this same agent on machines it plays itself.
 """
 
 import logging
-import os
 import subprocess
-import time
-
-from .store import atomic_write_json
 
 LOG = logging.getLogger(__name__)
 VERBS = {"reboot_host": "reboot", "shutdown_host": "shutdown", "restart_app": "restart-app"}
@@ -21,6 +28,15 @@ _SYSTEMD_TO_APP = {"active": "running", "reloading": "running", "activating": "r
 
 class HelperFailed(Exception):
     pass
+
+
+def host_uptime_s():
+    """The kernel's uptime (``/proc/uptime``); 0.0 when it cannot be read."""
+    try:
+        with open("/proc/uptime", encoding="ascii") as handle:
+            return float(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 class HelperBackend:
@@ -48,41 +64,10 @@ class HelperBackend:
             return "unknown"
         return _SYSTEMD_TO_APP.get(result.stdout.strip(), "unknown")
 
-
-class SimBackend:
-    """Power requests become files the fleet supervisor acts on; the app is a state file."""
-
-    def __init__(self, config):
-        self.request_path = config.sim_request_path
-        self.app_state_path = config.sim_app_state_path
-        self.fails = config.sim_helper_fails
-
-    def invoke(self, action, command_id):
-        verb = VERBS[action]
-        if self.fails:
-            raise HelperFailed(f"simulated helper failure for {verb}")
-        if action == "restart_app":
-            self._write_app_state("running")
-            return
-        atomic_write_json(self.request_path, {"verb": verb, "command_id": command_id, "requested_at": time.time()})
-
-    def app_state(self):
-        if not self.app_state_path:
-            return "running"
-        try:
-            with open(self.app_state_path, encoding="utf-8") as handle:
-                state = handle.read().strip()
-        except OSError:
-            return "running"
-        return state if state in APP_STATES else "unknown"
-
-    def _write_app_state(self, state):
-        if self.app_state_path:
-            tmp = f"{self.app_state_path}.tmp"
-            with open(tmp, "w", encoding="utf-8") as handle:
-                handle.write(state + "\n")
-            os.replace(tmp, self.app_state_path)
+    def uptime_s(self):
+        return host_uptime_s()
 
 
 def make_backend(config):
-    return SimBackend(config) if config.power_backend == "sim" else HelperBackend(config)
+    """The installed agent's backend: the narrow privileged helper."""
+    return HelperBackend(config)

@@ -1,8 +1,6 @@
 """Heartbeat and health payloads (contract v1 extensions), and the facts they report."""
 
 import logging
-import os
-import time
 
 from . import __version__
 from .contract import ContractError, format_ts, utcnow, validate
@@ -16,20 +14,6 @@ def read_boot_id(path):
     if not boot_id:
         raise ValueError(f"boot id file {path} is empty")
     return boot_id[:64]
-
-
-def uptime_s(power_backend, boot_id_path):
-    """Host uptime. A simulated client 'booted' when the supervisor wrote its boot id file."""
-    if power_backend == "sim":
-        try:
-            return max(0.0, time.time() - os.stat(boot_id_path).st_mtime)
-        except OSError:
-            return 0.0
-    try:
-        with open("/proc/uptime", encoding="ascii") as handle:
-            return float(handle.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 0.0
 
 
 def _checked(kind, body):

@@ -17,6 +17,8 @@ FAULTS = {
     "loses_state": "the agent's state dir is empty at every boot after the first (a read-only overlay root)",
 }
 DEFAULT_SLOW_BOOT_S = 200.0
+# The faults that live inside the agent process; agent_runner.py injects them (agent_faults.py).
+AGENT_FAULTS = ("helper_fails", "drops_acks")
 
 
 class FleetSpecError(ValueError):

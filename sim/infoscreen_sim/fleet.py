@@ -32,7 +32,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from .broker import LocalBroker
-from .faults import DEFAULT_SLOW_BOOT_S, FAULTS, BootTime, FleetSpecError, check_faults
+from .faults import AGENT_FAULTS, DEFAULT_SLOW_BOOT_S, FAULTS, BootTime, FleetSpecError, check_faults
 from .manifest import CLIENT_PATHS, MANIFEST_FORMAT, load_manifest, write, write_private
 
 TICK_S = 0.1
@@ -43,6 +43,40 @@ DEFAULT_AGENT_OPTIONS = {
     "mqtt.keepalive_s": 30, "mqtt.reconnect_min_s": 1, "mqtt.reconnect_max_s": 10,
     "agent.heartbeat_interval_s": 30, "agent.health_interval_s": 60, "agent.release": "1.0.0+sim",
 }
+
+
+SIM_DIR = Path(__file__).resolve().parent.parent  # holds infoscreen_sim, for the agent runner's PYTHONPATH
+RUNNER = ["-m", "infoscreen_sim.agent_runner"]
+
+
+def runner_command(agent_command):
+    """The agent program a Pi would run, turned into the harness runner on the same Python.
+
+    ``[PY, -m, infoscreen_agent, ...]`` (optionally after ``env VAR=...``) becomes
+    ``[PY, -m, infoscreen_sim.agent_runner, ...]``; a console script (the pi_agent role's
+    ``.../venv/bin/infoscreen-agent``) is run through the interpreter its ``#!`` line names.
+    Either way the agent code is the one that program would have imported.
+    """
+    cmd = [str(part) for part in agent_command]
+    if "-m" in cmd[:-1] and cmd[cmd.index("-m") + 1] == "infoscreen_agent":
+        at = cmd.index("-m")
+        prefix = [f"{p}{os.pathsep}{SIM_DIR}" if p.startswith("PYTHONPATH=") else p for p in cmd[:at]]
+        return prefix + RUNNER + cmd[at + 2:]
+    try:
+        with open(cmd[0], "rb") as handle:
+            first = handle.readline(4096).decode("utf-8", "replace").strip()
+    except (OSError, IndexError):
+        first = ""
+    if first.startswith("#!"):
+        return shlex.split(first[2:]) + RUNNER + cmd[1:]
+    raise FleetSpecError(f"agent command {shlex.join(cmd)!r}: cannot tell which Python runs it; give "
+                         "'PYTHON -m infoscreen_agent' or a console script with a #! line")
+
+
+def runner_env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SIM_DIR), env.get("PYTHONPATH", "")) if p)
+    return env
 
 
 def split_groups(names, groups):
@@ -104,18 +138,22 @@ class SimClient:
         return shlex.split(command) if isinstance(command, str) else list(command)
 
     def agent_command(self):
-        # A deployment (the pi_agent role in simulated-fleet mode) may switch the release a
-        # client runs (agent_command.json) and layer its own config over the fleet's one: the
-        # fleet's file keeps the broker endpoint, the sim paths and the injected faults, the
-        # role's file overrides what it renders (release label, intervals, log level, ...).
+        # A deployment (the pi_agent role on a scratch root) may switch the release a client
+        # runs (agent_command.json) and layer its own config over the fleet's one: the fleet's
+        # file keeps the broker endpoint, state dir and boot id path, the role's file overrides
+        # what it renders (release label, intervals, log level, ...). The machine (power
+        # requests, app state) and the injected faults are the runner's options, not config.
+        harness = ["--power-request", str(self.request_path), "--app-state", str(self.app_state_path)]
+        harness += [f"--fault={fault}" for fault in AGENT_FAULTS if fault in self.faults]
         configs = ["--config", str(self.config_path)]
         if self.role_config_path.exists():
             configs += ["--config", str(self.role_config_path)]
-        return self.base_agent_command() + configs + ["run"]
+        return runner_command(self.base_agent_command()) + harness + configs + ["run"]
 
     def spawn(self):
+        command = self.agent_command()
         with open(self.log_path, "a", encoding="utf-8") as log:
-            self.proc = subprocess.Popen(self.agent_command(), stdout=log, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=runner_env(),
                                          stdin=subprocess.DEVNULL, cwd=self.root, start_new_session=True)
         self.agent_starts += 1
         self.started_at = time.monotonic()
@@ -228,9 +266,7 @@ class Fleet:
             "mqtt.host": broker.host, "mqtt.port": broker.port, "mqtt.username": client.client_uuid,
             "mqtt.password": client.spec["password"], "mqtt.tls_ca": broker.ca_cert or "",
             "agent.client_uuid": client.client_uuid, "agent.state_dir": client.state_dir,
-            "agent.power_backend": "sim", "agent.boot_id_path": client.boot_id_path,
-            "sim.request_path": client.request_path, "sim.app_state_path": client.app_state_path,
-            "sim.helper_fails": "helper_fails" in client.faults, "sim.drop_acks": "drops_acks" in client.faults,
+            "agent.boot_id_path": client.boot_id_path,
         })
         sections = {}
         for key, value in options.items():

@@ -107,8 +107,6 @@ def _clone_config(client, tmp_path):
     (tmp_path / "clone" / "boot_id").write_text("clone-boot\n")
     parser["agent"]["state_dir"] = str(tmp_path / "clone" / "state")
     parser["agent"]["boot_id_path"] = str(tmp_path / "clone" / "boot_id")
-    parser["sim"]["request_path"] = str(tmp_path / "clone" / "power-request.json")
-    parser["sim"]["app_state_path"] = str(tmp_path / "clone" / "app_state")
     path = tmp_path / "clone" / "agent.ini"
     with open(path, "w", encoding="utf-8") as handle:
         parser.write(handle)

@@ -58,6 +58,9 @@ class RecordingBackend:
     def app_state(self):
         return self.app
 
+    def uptime_s(self):
+        return 12.5
+
 
 UUID = "5dca32b5-e6da-4f2e-b990-61f4d2cfb54c"
 OTHER = "ebe041bd-1ce9-4b5c-b760-6854193d8720"
@@ -77,9 +80,8 @@ def write_config(tmp_path, **extra):
         [agent]
         client_uuid = {UUID}
         state_dir = {tmp_path / "state"}
-        power_backend = sim
         boot_id_path = {boot}
-        """) + lines + f"\n[sim]\nrequest_path = {tmp_path / 'run' / 'req.json'}\n"
+        """) + lines + "\n"
     path = tmp_path / "agent.ini"
     path.write_text(text)
     return load(str(path))

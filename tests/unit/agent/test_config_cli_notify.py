@@ -13,13 +13,14 @@ def test_documented_example_config_loads(tmp_path):
     cfg = write_config(tmp_path, release="1.0.0+settings1+ssd1 ; label", heartbeat_interval_s=30)
     assert cfg.release == "1.0.0+settings1+ssd1"
     assert cfg.port == 1883
-    assert cfg.power_backend == "sim"
+    assert cfg.helper_command[-1].endswith("infoscreen-helper")
+    assert cfg.ignored == []
 
 
 @pytest.mark.parametrize(("line", "words"), [
     ("client_uuid = not-a-uuid", "[agent] client_uuid"),
     ("heartbeat_interval_s = soon", "[agent] heartbeat_interval_s"),
-    ("power_backend = magic", "[agent] power_backend"),
+    ("helper_command = ", "[agent] helper_command"),
     ("health_interval_s = 0", "[agent] health_interval_s"),
 ])
 def test_bad_values_name_the_key(tmp_path, line, words):
@@ -42,9 +43,9 @@ def test_missing_file_says_what_to_do(tmp_path):
 def test_layered_configs_override_single_keys_in_order(tmp_path):
     write_config(tmp_path, release="1.0.0", heartbeat_interval_s=30)
     base = tmp_path / "agent.ini"
-    (tmp_path / "sim").mkdir()
-    override = tmp_path / "sim" / "role.ini"
-    override.write_text("[agent]\nrelease = 1.1.0+settings2\n[sim]\n")
+    (tmp_path / "site").mkdir()
+    override = tmp_path / "site" / "role.ini"
+    override.write_text("[agent]\nrelease = 1.1.0+settings2\n")
     cfg = load([str(base), str(override)])
     assert cfg.release == "1.1.0+settings2"  # from the later file
     assert cfg.heartbeat_interval_s == 30  # kept from the earlier file

@@ -188,7 +188,7 @@ def test_check_config_refuses_strings_the_contract_refuses(tmp_path, capsys, lin
     """check-config exits 2 and names the key for a release label over the schema's 128 characters."""
     write_config(tmp_path)
     path = tmp_path / "agent.ini"
-    text = path.read_text().replace("[sim]", f"{line}\n[sim]")
+    text = path.read_text().replace("[agent]", f"[agent]\n{line}")
     path.write_text(text)
     assert cli.main(["--config", str(path), "check-config"]) == 2
     assert words in capsys.readouterr().err
