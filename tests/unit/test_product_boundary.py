@@ -1,0 +1,94 @@
+"""Product vs harness: nothing under plugins/, roles/, playbooks/, agent/ knows the simulator.
+
+The simulated fleet (sim/infoscreen_sim) is hardware for the product, not a branch of it
+(issue 14): the product never imports it, never names it, and carries no simulation switch.
+A product file "names the harness" when its path or its text matches ``HARNESS`` below:
+the harness package (``infoscreen_sim``), a path into it (``sim/``), the word ``simulated``
+or ``simulation`` (any case), the old ``[sim]`` section or a ``sim`` value/word.
+
+``ALLOWED`` lists (file, matched text) pairs that only document the boundary, each with its
+reason; it is empty, nothing needs to. ``PENDING`` lists product files that still name the
+harness while issue 14's other parts are under way, with the owner who removes them; a file
+listed there that no longer offends fails ``test_pending_list_is_not_stale``, so the list
+only shrinks, and any other file that starts naming the harness fails at once.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PRODUCT = ("plugins", "roles", "playbooks", "agent")
+HARNESS = re.compile(r"infoscreen_sim|simulat(?:ed|ion|or|e)|(?<![\w.-])sim/|\[sim\]|(?<![\w.-])sim(?![\w./-])",
+                     re.IGNORECASE)
+ALLOWED = {}  # {(relative path, matched text): reason}
+# Transitional: what issue 14's other parts (14-B roles/playbooks, 14-C plugins) remove.
+PENDING = {
+    "plugins/doc_fragments/snmp.py": "14-C: the SNMP doc fragment mentions the simulated switch",
+    "plugins/plugin_utils/report_html.py": "14-B/14-C: canary time scale in the report goes with canary_time_scale",
+    "roles/mqtt_broker/README.md": "14-B: broker README names the simulated fleet as a user of local mode",
+    "roles/mqtt_broker/defaults/main.yml": "14-B: broker defaults comment names the simulated fleet",
+    "roles/pi_agent/": "14-B: pi_agent_power_backend sim, pi_agent_sim_* variables, simulated-fleet wording",
+    "playbooks/": "14-B: canary simulated apply mode and canary_time_scale",
+}
+
+
+def _product_files():
+    for top in PRODUCT:
+        for path in sorted((REPO / top).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".png"):
+                yield path.relative_to(REPO).as_posix(), path
+
+
+def _offences(rel, path):
+    found = [(0, m.group(0)) for m in HARNESS.finditer(rel)]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return found
+    for number, line in enumerate(text.splitlines(), 1):
+        found += [(number, m.group(0)) for m in HARNESS.finditer(line) if (rel, m.group(0)) not in ALLOWED]
+    return found
+
+
+def _pending(rel):
+    return next((key for key in PENDING if rel == key or (key.endswith("/") and rel.startswith(key))), None)
+
+
+def test_the_pattern_catches_what_it_must():
+    """The check is not vacuous: each way of naming the harness matches, product words do not."""
+    for text in ("from infoscreen_sim import fleet", "PYTHONPATH=sim/", "a Simulated client", "[sim]",
+                 "power_backend = sim", "'helper' or 'sim'", "the simulation"):
+        assert HARNESS.search(text), text
+    for text in ("# noqa: SIM115", "snmpsim", "similar", "simple", "pysim.py", "sim_rate"):
+        assert not HARNESS.search(text), text
+
+
+@pytest.mark.parametrize("top", PRODUCT)
+def test_product_does_not_name_the_harness(top):
+    """No file of this product tree imports or names the simulator, except the listed ones."""
+    bad = []
+    for rel, path in _product_files():
+        if rel.split("/", 1)[0] != top or _pending(rel):
+            continue
+        bad += [f"{rel}:{number}: {text!r}" for number, text in _offences(rel, path)]
+    assert not bad, ("product files name the harness (move the code to sim/infoscreen_sim or word it "
+                     "product-neutrally):\n" + "\n".join(bad[:40]))
+
+
+def test_pending_list_is_not_stale():
+    """Every PENDING entry still offends; once its owner cleaned it up, the entry must go."""
+    offending = {key: False for key in PENDING}
+    for rel, path in _product_files():
+        key = _pending(rel)
+        if key and _offences(rel, path):
+            offending[key] = True
+    stale = sorted(key for key, still in offending.items() if not still)
+    assert not stale, f"remove from PENDING (clean now): {', '.join(stale)}"
+
+
+def test_agent_package_is_clean_without_exceptions():
+    """The agent installed on Pis is never on the pending list: its boundary holds now."""
+    assert not any(key.startswith("agent/") for key in PENDING)
+    assert not any(rel.startswith("agent/") for rel, _text in ALLOWED)
