@@ -11,6 +11,7 @@ runner with that release's Python (supervisor.py) - and differs only in its hard
 """
 
 import argparse
+import inspect
 import sys
 
 from .agent_faults import AGENT_FAULTS, backend_factory, client_wrapper
@@ -31,6 +32,10 @@ def main(argv=None):
     args, agent_argv = _parser().parse_known_args(sys.argv[1:] if argv is None else argv)
     from infoscreen_agent import cli  # noqa: PLC0415 - the release's agent, whichever Python runs us
 
+    if "backend_factory" not in inspect.signature(cli.main).parameters:
+        print(f"agent_runner: the agent at {cli.__file__} predates the embedding seam (docs/agent.md "
+              "'Embedding the agent', issue 14); the simulated fleet cannot run it", file=sys.stderr)
+        return 2
     faults = set(args.fault)
     return cli.main(agent_argv, backend_factory=backend_factory(args.power_request, args.app_state, faults),
                     wrap_client=client_wrapper(faults))
