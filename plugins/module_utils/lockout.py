@@ -1,6 +1,6 @@
 """Safety lockout rules for reboot-class commands, as pure functions.
 
-The rules (DESIGN.md §3): at most ``limit`` reboot-class commands per client in any rolling
+The rules (docs/design.md, "Lockout rules"): at most ``limit`` reboot-class commands per client in any rolling
 ``window_s``; after a reboot-class command of a client ended in failure, the next one waits
 ``cooldown_s`` (the escalation cooldown); a client with a command still in flight gets no
 second one. The ledger (ledger.py) feeds these functions from its tables inside one

@@ -1,7 +1,7 @@
 """Controller-side lifecycle of one command, as a pure state machine (no I/O).
 
-States (DESIGN.md §4): queued -> published (PUBACK) -> accepted -> execution_started ->
-completed | failed; timed_out (no terminal ack by the deadline); expired (not accepted before
+States (docs/design.md, "Lifecycle of a command"): queued -> published (PUBACK) -> accepted ->
+execution_started -> completed | failed; timed_out (no terminal ack by the deadline); expired (not accepted before
 expires_at); blocked (refused by the lockout, never published). The wave driver feeds it
 events with monotonic timestamps; the tracker never goes backwards and ignores repeats, so an
 ack that arrives on both ack topics, or again after a broker restart, counts once.

@@ -18,11 +18,11 @@ import hmac
 import os
 import re
 
+from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
+
 PBKDF2_ITERATIONS = 101
 SALT_BYTES = 12
 HASH_PREFIX = "7"
-UUID_LOWER_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-UUID_ANY_CASE_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # ':' splits user from hash in the password file; wildcards, '/' and whitespace would
 # widen or break ACL lines that name the user.
 _BAD_USERNAME_RE = re.compile(r"[:#+/\s]")
@@ -99,7 +99,8 @@ def collect_accounts(client_hosts, hostvars, controller_username, controller_pas
     """Build the broker's accounts from inventory and report every problem found.
 
     Returns ``(accounts, problems)``. ``accounts`` starts with the controller, then one per
-    client ``{"name", "username", "password", "client_uuid", "controller": bool}``.
+    client ``{"name", "username", "password", "client_uuid", "controller": bool, "read_topics",
+    "write_topics", "readwrite_topics"}`` (the ACL lists, from the contract).
     ``problems`` is a list of messages naming the host and variable (no secrets), empty when
     the inventory is usable.
     """
@@ -121,7 +122,7 @@ def collect_accounts(client_hosts, hostvars, controller_username, controller_pas
             f"mqtt_broker_controller_username {controller_username!r} is empty or contains ':', '#', '+', '/' "
             "or whitespace; set a plain account name"
         )
-    elif UUID_ANY_CASE_RE.match(controller_username):
+    elif contract.is_uuid(controller_username):
         problems.append("mqtt_broker_controller_username must not be a UUID: UUIDs are client account names")
     if not _text(controller_password):
         problems.append("mqtt_broker_controller_password is empty; set it (from a vault) for the controller account")
@@ -134,6 +135,10 @@ def collect_accounts(client_hosts, hostvars, controller_username, controller_pas
             "password": _text(controller_password) or "",
             "client_uuid": None,
             "controller": True,
+            # ACL lines come from the contract, never from a copy of its topic names.
+            "read_topics": [],
+            "write_topics": [],
+            "readwrite_topics": [contract.ALL_TOPICS],
         }
     ]
     for name, client_uuid, password, source in clients:
@@ -141,8 +146,8 @@ def collect_accounts(client_hosts, hostvars, controller_username, controller_pas
         if not client_uuid:
             problems.append(f"{where}: client_uuid is not set; give every client its UUID (lower-case 8-4-4-4-12)")
             continue
-        if not UUID_LOWER_RE.match(client_uuid):
-            hint = " (use lower case)" if UUID_ANY_CASE_RE.match(client_uuid) else ""
+        if not contract.is_canonical_uuid(client_uuid):
+            hint = " (use lower case)" if contract.is_uuid(client_uuid) else ""
             problems.append(f"{where}: client_uuid {client_uuid!r} is not a lower-case 8-4-4-4-12 UUID{hint}")
             continue
         if client_uuid in seen:
@@ -162,6 +167,14 @@ def collect_accounts(client_hosts, hostvars, controller_username, controller_pas
                 "password": password,
                 "client_uuid": client_uuid,
                 "controller": False,
+                **client_acl(client_uuid),
             }
         )
     return accounts, problems
+
+
+def client_acl(client_uuid):
+    """The topics a client account may read (its commands) and write (its acks and reports)."""
+    topics = contract.client_topics(client_uuid)
+    writes = [topic for kind in ("ack", "heartbeat", "health", "service_failed", "logs") for topic in topics[kind]]
+    return {"read_topics": topics["command"], "write_topics": writes, "readwrite_topics": []}

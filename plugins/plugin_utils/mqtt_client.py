@@ -11,7 +11,6 @@ started with ``connect_client`` and, when it does not get through, probes the br
 credentials - and what to do. paho itself only retries silently.
 """
 
-import re
 import socket
 import ssl
 import time
@@ -44,8 +43,6 @@ MQTT_ARGUMENT_SPEC = {
 }
 
 MQTT_OPTION_NAMES = tuple(MQTT_ARGUMENT_SPEC)
-
-_BARE_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 # A session that outlives a broker restart or a short network cut, so acks sent while the
 # controller was away are queued for it. Removed explicitly when the wave ends.
@@ -80,7 +77,7 @@ def build_client(params, client_id, persistent=True):
     """
     if not HAS_PAHO:
         raise RuntimeError(f"paho-mqtt is required: {PAHO_IMPORT_ERROR}")
-    if isinstance(client_id, str) and _BARE_UUID.match(client_id):
+    if contract.is_uuid(client_id):
         # A bare client UUID is that client's own session id (docs/broker.md "Client ids"); the
         # controller's account is not bound, so using it would take the client's session over.
         raise ValueError(f"controller client id {client_id!r} is a client's id; use a prefixed one")

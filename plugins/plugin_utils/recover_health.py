@@ -31,7 +31,8 @@ from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client impor
     wait_connected,
 )
 
-SUBSCRIPTIONS = (("infoscreen/+/heartbeat", 0), ("infoscreen/+/health", 0), ("infoscreen/+/service_failed", 1))
+SUBSCRIPTIONS = ((contract.wildcard_topic("heartbeat"), 0), (contract.wildcard_topic("health"), 0),
+                 (contract.wildcard_topic("service_failed"), 1))
 BAD_APP_STATES = ("crashed", "stopped")
 
 

@@ -12,7 +12,6 @@ tracker counts each status once. All deadlines use time.monotonic().
 
 import json
 import queue
-import re
 import time
 import uuid
 
@@ -35,10 +34,8 @@ from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client impor
 )
 from ansible_collections.infoscreen.fleet.plugins.plugin_utils.rollout_summary import wave_counts
 
-_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-ACK_SUBSCRIPTIONS = ("infoscreen/+/commands/ack", "infoscreen/+/command/ack")
-HEARTBEAT_SUBSCRIPTION = "infoscreen/+/heartbeat"
+ACK_SUBSCRIPTIONS = (contract.wildcard_topic("ack"), contract.wildcard_topic("ack", transitional=True))
+HEARTBEAT_SUBSCRIPTION = contract.wildcard_topic("heartbeat")
 INVALID_ACK_WARNINGS = 10  # per wave; a client flooding its ack topic must not flood the play output
 # A command that reached one of these states left the controller (broker PUBACK or an ack).
 SENT_STATES = frozenset(("published", "accepted", "execution_started", "completed", "failed"))
@@ -101,7 +98,7 @@ def check_inventory(hosts):
         if client_uuid is None or (isinstance(client_uuid, str) and not client_uuid.strip()):
             errors[host] = f"host {host}: client_uuid is not set; set the inventory variable client_uuid " \
                            f"(the client's UUID, 8-4-4-4-12 hex) for {host}"
-        elif not isinstance(client_uuid, str) or not _UUID_RE.match(client_uuid):
+        elif not contract.is_uuid(client_uuid):
             errors[host] = f"host {host}: client_uuid {client_uuid!r} is not a UUID (8-4-4-4-12 hex digits); " \
                            f"fix the inventory variable client_uuid for {host}"
         else:
@@ -373,7 +370,7 @@ class WaveRun:
             if opts.transitional_topic:
                 topics.append(contract.command_topic(tracker.client_uuid, transitional=True))
             for topic in topics:
-                info = client.publish(topic, data, qos=1, retain=False)  # never retained: DESIGN.md §7
+                info = client.publish(topic, data, qos=1, retain=False)  # never retained: docs/design.md, "Topics"
                 by_mid[info.mid] = tracker
 
         for tracker, payload in to_publish:

@@ -7,6 +7,7 @@ against the same schema files. It uses only the standard library and jsonschema,
 relative imports, so it works in both places.
 """
 
+from .ids import UUID_PATTERN, UUID_RE, is_canonical_uuid, is_uuid
 from .payloads import (
     ACK_STATUSES,
     ACTIONS,
@@ -21,9 +22,11 @@ from .payloads import (
     utcnow,
 )
 from .topics import (
+    ALL_TOPICS,
     TOPIC_ROOT,
     ack_topic,
     ack_topics,
+    client_topics,
     command_topic,
     command_topics,
     health_topic,
@@ -31,6 +34,7 @@ from .topics import (
     logs_topic,
     parse_topic,
     service_failed_topic,
+    wildcard_topic,
 )
 from .validation import (
     HAS_JSONSCHEMA,
@@ -44,6 +48,13 @@ from .validation import (
 )
 
 __all__ = [
+    "ALL_TOPICS",
+    "UUID_PATTERN",
+    "UUID_RE",
+    "client_topics",
+    "is_canonical_uuid",
+    "is_uuid",
+    "wildcard_topic",
     "ACK_STATUSES",
     "ACTIONS",
     "ERROR_CODES",

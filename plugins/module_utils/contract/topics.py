@@ -1,8 +1,10 @@
 """MQTT topic names of contract v1 (canonical and transitional)."""
 
-import re
+from .ids import UUID_RE
 
 TOPIC_ROOT = "infoscreen"
+# Every contract topic, for the controller's broker account.
+ALL_TOPICS = f"{TOPIC_ROOT}/#"
 
 # kind -> (canonical suffix, transitional suffix or None)
 _SUFFIXES = {
@@ -14,7 +16,8 @@ _SUFFIXES = {
     "logs": ("logs", None),
 }
 
-_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Kept for the agent, which imports the rule under this name (infoscreen_agent/config.py).
+_UUID_RE = UUID_RE
 
 
 def _check_uuid(client_uuid):
@@ -30,6 +33,21 @@ def _topic(kind, client_uuid, transitional=False):
     if suffix is None:
         raise ValueError(f"topic kind {kind!r} has no transitional alias")
     return f"{TOPIC_ROOT}/{_check_uuid(client_uuid)}/{suffix}"
+
+
+def wildcard_topic(kind, transitional=False):
+    """The subscription for one topic kind of every client, e.g. infoscreen/+/commands/ack."""
+    canonical, alias = _SUFFIXES[kind]
+    suffix = alias if transitional else canonical
+    if suffix is None:
+        raise ValueError(f"topic kind {kind!r} has no transitional alias")
+    return f"{TOPIC_ROOT}/+/{suffix}"
+
+
+def client_topics(client_uuid):
+    """{kind: [canonical topic, transitional topic if any]} of one client, for ACLs."""
+    return {kind: [_topic(kind, client_uuid)] + ([_topic(kind, client_uuid, True)] if alias else [])
+            for kind, (_canonical, alias) in _SUFFIXES.items()}
 
 
 def command_topic(client_uuid, transitional=False):

@@ -2,8 +2,8 @@
 
 import json
 import os
-import re
 
+from .ids import UUID_RE
 from .payloads import parse_ts
 
 try:
@@ -19,7 +19,8 @@ SCHEMA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas")
 SCHEMA_NAMES = ("command", "ack", "heartbeat", "health", "service_failed")
 MAX_PAYLOAD_BYTES = 16384
 
-_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Kept for the agent, which imports the rule under this name (infoscreen_agent/store.py).
+_UUID_RE = UUID_RE
 _schemas = {}
 _validators = {}
 
