@@ -2,7 +2,6 @@
 READY=1 after the first connection and WATCHDOG=1 keep-alives while its MQTT and handler
 threads run; a command flood does not stop the keep-alives."""
 
-import os
 import socket
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import time
 import pytest
 from infoscreen_agent.contract import make_command
 from infoscreen_sim.controller import SimController
+from infoscreen_sim.sim_client import runner_command, runner_env
 
 pytestmark = pytest.mark.integration
 
@@ -25,10 +25,13 @@ def test_agent_feeds_the_watchdog_while_its_threads_run(tmp_path, fleet_broker):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(address)
         sock.settimeout(0.5)
-        env = dict(os.environ, NOTIFY_SOCKET=address, WATCHDOG_USEC="1000000")
-        configs = ["--config", str(client.config_path)]
+        env = dict(runner_env(), NOTIFY_SOCKET=address, WATCHDOG_USEC="1000000")
+        # The real agent on the simulated machine (the restart_apps run no host helper).
+        command = [*runner_command([sys.executable, "-m", "infoscreen_agent"]), "--power-request",
+                   str(client.request_path), "--app-state", str(client.app_state_path),
+                   "--config", str(client.config_path), "run"]
         with open(tmp_path / "agent.log", "w", encoding="utf-8") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "infoscreen_agent", *configs, "run"], env=env,
+            proc = subprocess.Popen(command, env=env,
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         messages = []
         try:
