@@ -35,9 +35,9 @@ import sys
 WHEEL = "$wheel"
 args = [arg for arg in sys.argv[1:] if arg not in ("--no-setuptools", "--no-wheel")]
 sys.path.insert(0, WHEEL)  # pip runs from its own wheel, as get-pip.py does
-# The wheel's folder as a find-links source: ansible-test's own "pip==$pip_version" argument
+# Only the wheel's folder (--no-index): ansible-test's own "pip==$pip_version" argument
 # then resolves to that wheel.
-sys.argv = ["pip", "install", "--disable-pip-version-check", "--find-links", "$wheel_dir", "pip==$pip_version", *args]
+sys.argv = ["pip", "install", "--disable-pip-version-check", "--no-index", "--find-links", "$wheel_dir", "pip==$pip_version", *args]
 runpy.run_module("pip", run_name="__main__", alter_sys=True)
 PY
 echo "[sanity-bootstrap] $standin installs pip $pip_version from $wheel" >&2
