@@ -46,10 +46,12 @@ run_ee() {
   local deps
   deps="$("$TOOLS_VENV/bin/ansible-builder" introspect --sanitize .cache/collections)" || return 1
   echo "$deps"
-  local req
-  for req in $(grep -Eo '^[A-Za-z0-9_.-]+' meta/ee-requirements.txt); do
-    grep -q -- "- '$req" <<<"$deps" || { echo "introspect lost $req of meta/ee-requirements.txt"; return 1; }
-  done
+  # Exactly the controller packages: without meta/execution-environment.yml ansible-builder
+  # would take the root requirements.txt, test tools (molecule, pytest, ...) included.
+  local want got
+  want="$(grep -Eo '^[A-Za-z0-9_.-]+' meta/ee-requirements.txt | sort)"
+  got="$(sed -n '/^python:/,/^system:/p' <<<"$deps" | grep -Eo "^- '[A-Za-z0-9_.-]+" | cut -c4- | sort)"
+  [ "$got" = "$want" ] || { echo "EE python requirements are [$got], expected meta/ee-requirements.txt: [$want]"; return 1; }
   echo "== ansible-builder create (build context only, no image)"
   rm -rf artifacts/ee-context
   "$TOOLS_VENV/bin/ansible-builder" create -f execution-environment.yml -c artifacts/ee-context || return 1
