@@ -8,6 +8,9 @@ queued by the broker and still counted. Acks arrive on both ack topics; the per-
 tracker counts each status once. All deadlines use time.monotonic().
 
 ``run_wave`` is the entry point (used by the lifecycle_wave action plugin and the benchmark).
+The wave's inputs and inventory check are in wave_options.py, the paho callbacks in
+wave_events.py; this file orders the work: reserve in the ledger, connect, publish, collect
+acks and heartbeats until every command is terminal or its deadline passed, record.
 """
 
 import json
@@ -18,9 +21,6 @@ import uuid
 from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import LedgerError, iso
 from ansible_collections.infoscreen.fleet.plugins.plugin_utils.command_tracker import (
-    DEFAULT_RECONNECT_CEILING_S,
-    DEFAULT_RECONNECT_WARN_S,
-    DEFAULT_TIMEOUT_S,
     Clock,
     CommandTracker,
 )
@@ -29,138 +29,22 @@ from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client impor
     build_client,
     connect_client,
     disconnect_and_forget,
-    reason_text,
     wait_connected,
 )
 from ansible_collections.infoscreen.fleet.plugins.plugin_utils.rollout_summary import wave_counts
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.wave_events import WaveEvents
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.wave_options import (
+    WaveOptions,
+    check_inventory,
+    not_executed,
+)
 
-ACK_SUBSCRIPTIONS = (contract.wildcard_topic("ack"), contract.wildcard_topic("ack", transitional=True))
-HEARTBEAT_SUBSCRIPTION = contract.wildcard_topic("heartbeat")
+# WaveOptions and check_inventory are part of this module's interface (run_wave's callers).
+__all__ = ["INVALID_ACK_WARNINGS", "SENT_STATES", "WaveOptions", "WaveRun", "check_inventory", "run_wave"]
+
 INVALID_ACK_WARNINGS = 10  # per wave; a client flooding its ack topic must not flood the play output
 # A command that reached one of these states left the controller (broker PUBACK or an ack).
 SENT_STATES = frozenset(("published", "accepted", "execution_started", "completed", "failed"))
-
-
-class WaveOptions:
-    """Everything a wave needs besides the hosts. Times in seconds."""
-
-    def __init__(self, action, *, validity_s=240, timeout_s=None, transitional_topic=False, requested_by=None,
-                 reason=None, request_key=None, override_reason=None, lockout_limit=3, lockout_window_s=900.0,
-                 cooldown_s=60.0, reconnect_warn_s=DEFAULT_RECONNECT_WARN_S,
-                 reconnect_ceiling_s=DEFAULT_RECONNECT_CEILING_S, connect_timeout_s=15.0, progress_interval_s=5.0,
-                 check_mode=False, rollout_id=None, track_heartbeats=True, reannounce_s=15.0,
-                 reannounce_per_s=200):
-        if action not in contract.ACTIONS:
-            raise ValueError(f"action {action!r} is not one of {', '.join(contract.ACTIONS)}")
-        self.action = action
-        self.validity_s = float(validity_s)
-        self.timeout_s = float(timeout_s) if timeout_s else DEFAULT_TIMEOUT_S[action]
-        self.transitional_topic = transitional_topic
-        self.requested_by = requested_by
-        self.reason = reason
-        self.request_key = request_key
-        self.override_reason = override_reason
-        self.lockout_limit = lockout_limit
-        self.lockout_window_s = lockout_window_s
-        self.cooldown_s = cooldown_s
-        self.reconnect_warn_s = reconnect_warn_s
-        self.reconnect_ceiling_s = reconnect_ceiling_s
-        self.connect_timeout_s = connect_timeout_s
-        self.progress_interval_s = progress_interval_s
-        self.check_mode = check_mode
-        self.rollout_id = rollout_id
-        self.track_heartbeats = track_heartbeats
-        self.reannounce_s = float(reannounce_s or 0)
-        self.reannounce_per_s = int(reannounce_per_s)
-
-
-def _not_executed(host, client_uuid, action, state, *, error_code=None, error_message=None, command_id=None,
-                  eligible_at=None, extra=None):
-    result = {
-        "host": host, "client_uuid": client_uuid, "command_id": command_id, "action": action, "state": state,
-        "ok": False, "executed": False, "reused": False, "transitions": [], "reconnect_s": None,
-        "reconnect_verdict": None, "boot_id_before": None, "boot_id_after": None, "boot_id_changed": None,
-        "duplicate_acks": 0, "error_code": error_code, "error_message": error_message, "eligible_at": eligible_at,
-    }
-    result.update(extra or {})
-    return result
-
-
-def check_inventory(hosts):
-    """Split ``[(host, client_uuid), ...]`` into valid entries and per-host inventory errors.
-
-    A missing, malformed or duplicated client_uuid never gets a command: a duplicate would
-    reboot the wrong screen, so both hosts sharing it are refused.
-    """
-    errors = {}
-    owners = {}
-    for host, client_uuid in hosts:
-        if client_uuid is None or (isinstance(client_uuid, str) and not client_uuid.strip()):
-            errors[host] = f"host {host}: client_uuid is not set; set the inventory variable client_uuid " \
-                           f"(the client's UUID, 8-4-4-4-12 hex) for {host}"
-        elif not contract.is_uuid(client_uuid):
-            errors[host] = f"host {host}: client_uuid {client_uuid!r} is not a UUID (8-4-4-4-12 hex digits); " \
-                           f"fix the inventory variable client_uuid for {host}"
-        else:
-            owners.setdefault(client_uuid.lower(), []).append(host)
-    valid = []
-    for client_uuid, owner_hosts in owners.items():
-        if len(owner_hosts) > 1:
-            for host in owner_hosts:
-                errors[host] = f"host {host}: client_uuid {client_uuid} is also used by " \
-                               f"{', '.join(h for h in owner_hosts if h != host)}; each client needs its own UUID"
-        else:
-            valid.append((owner_hosts[0], client_uuid))
-    return valid, errors
-
-
-class _Events:
-    """paho callbacks run in paho's thread; they only enqueue, the driver thread decides."""
-
-    def __init__(self):
-        self.queue = queue.Queue()
-        self.connected = False
-        self.subscribed = False
-        self.last_error = None
-        self.connects = 0
-        self.disconnects = 0
-        self.pubacks = 0
-
-    def on_connect(self, client, userdata, flags, reason_code, properties):
-        if reason_code.is_failure:
-            self.last_error = f"broker refused the connection: {reason_text(reason_code)}"
-            return
-        self.connected = True
-        self.connects += 1
-        if self.connects > 1:
-            self.queue.put(("reconnect", time.monotonic(), None, None))
-        # Re-subscribing is harmless when the session was kept, and needed when it was lost.
-        subscriptions = [(topic, 1) for topic in ACK_SUBSCRIPTIONS]
-        if userdata.get("heartbeats"):
-            subscriptions.append((HEARTBEAT_SUBSCRIPTION, 0))
-        client.subscribe(subscriptions)
-
-    def on_subscribe(self, client, userdata, mid, reason_codes, properties):
-        failures = [rc for rc in reason_codes if rc.is_failure]
-        if failures:
-            self.last_error = f"subscription refused: {reason_text(failures[0])}"
-        else:
-            self.subscribed = True
-
-    def on_disconnect(self, client, userdata, flags, reason_code, properties):
-        self.connected = False
-        self.disconnects += 1
-        self.last_error = f"disconnected: {reason_text(reason_code)}"
-        self.queue.put(("disconnect", time.monotonic(), None, None))
-
-    def on_publish(self, client, userdata, mid, reason_code, properties):
-        self.pubacks += 1
-        self.queue.put(("puback", time.monotonic(), mid, reason_code))
-
-    def on_message(self, client, userdata, message):
-        if message.retain:
-            return  # acks and heartbeats are never retained (contract): a retained one is stale history
-        self.queue.put(("message", time.monotonic(), message.topic, message.payload))
 
 
 class WaveRun:
@@ -227,12 +111,12 @@ class WaveRun:
                 decision = self.ledger.lockout_decision(client_uuid, now=now_wall, limit=opts.lockout_limit,
                                                         window_s=opts.lockout_window_s, cooldown_s=opts.cooldown_s)
                 if not decision.allowed and not opts.override_reason:
-                    self.results[host] = _not_executed(host, client_uuid, opts.action, "blocked",
+                    self.results[host] = not_executed(host, client_uuid, opts.action, "blocked",
                                                        error_code=decision.code,
                                                        error_message=decision.message,
                                                        eligible_at=iso(decision.eligible_at))
                 else:
-                    self.results[host] = _not_executed(
+                    self.results[host] = not_executed(
                         host, client_uuid, opts.action, "not_sent", command_id=payload["command_id"],
                         extra={"ok": True, "would_send": {"topic": contract.command_topic(client_uuid),
                                                           "payload": payload}})
@@ -246,7 +130,7 @@ class WaveRun:
                 deadline_at=now_wall + max(opts.validity_s, opts.timeout_s),
                 limit=opts.lockout_limit, window_s=opts.lockout_window_s, cooldown_s=opts.cooldown_s)
             if row["state"] == "blocked":
-                self.results[host] = _not_executed(
+                self.results[host] = not_executed(
                     host, client_uuid, opts.action, "blocked", error_code=decision.code,
                     error_message=f"host {host}: blocked by the safety lockout ({decision.message}); eligible at "
                     f"{iso(decision.eligible_at)}", command_id=row["command_id"], eligible_at=iso(decision.eligible_at))
@@ -274,21 +158,21 @@ class WaveRun:
         for host, client_uuid in self.absent:
             # Dropped out of the play before this command (unreachable, or failed in an earlier
             # task): never sent, and kept in the wave so that it counts against it.
-            self.results[host] = _not_executed(
+            self.results[host] = not_executed(
                 host, client_uuid if isinstance(client_uuid, str) else None, opts.action, "unreachable",
                 error_code="host_unreachable",
                 error_message=f"host {host}: not sent: it dropped out of the play before this wave's command "
                               "(unreachable, or failed in an earlier task); it counts against the wave")
         for host, message in errors.items():
             client_uuid = dict(self.hosts).get(host)
-            self.results[host] = _not_executed(host, client_uuid if isinstance(client_uuid, str) else None,
+            self.results[host] = not_executed(host, client_uuid if isinstance(client_uuid, str) else None,
                                                opts.action, "failed", error_code="invalid_inventory",
                                                error_message=message)
         number = self.ledger.start_wave(self.wave_id, opts.rollout_id or self.wave_id, opts.action,
                                         check_mode=opts.check_mode, now=clock.wall0)
         self.number = number
         client = None
-        events = _Events()
+        events = WaveEvents()
         if valid and not opts.check_mode:
             client = self._connect(events, clock)
             if client is None:
@@ -296,7 +180,7 @@ class WaveRun:
                 # table truncates it and wave_summary.yml has no per-host task.
                 self.warn(f"nothing sent to {len(valid)} host(s): {events.last_error}")
                 for host, client_uuid in valid:
-                    self.results[host] = _not_executed(
+                    self.results[host] = not_executed(
                         host, client_uuid, opts.action, "failed", error_code="broker_unreachable",
                         error_message=f"host {host}: not sent: {events.last_error}")
                 valid = []
