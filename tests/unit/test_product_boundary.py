@@ -23,10 +23,8 @@ PRODUCT = ("plugins", "roles", "playbooks", "agent")
 HARNESS = re.compile(r"infoscreen_sim|simulat(?:ed|ion|or|e)|(?<![\w.-])sim/|\[sim\]|(?<![\w.-])sim(?![\w./-])",
                      re.IGNORECASE)
 ALLOWED = {}  # {(relative path, matched text): reason}
-# Transitional: what issue 14's other parts (14-B roles/playbooks, 14-C plugins) remove.
+# Transitional: what issue 14's other part (14-B roles/playbooks) removes; plugins/ is clean.
 PENDING = {
-    "plugins/doc_fragments/snmp.py": "14-C: the SNMP doc fragment mentions the simulated switch",
-    "plugins/plugin_utils/report_html.py": "14-B/14-C: canary time scale in the report goes with canary_time_scale",
     "roles/mqtt_broker/README.md": "14-B: broker README names the simulated fleet as a user of local mode",
     "roles/mqtt_broker/defaults/main.yml": "14-B: broker defaults comment names the simulated fleet",
     "roles/pi_agent/": "14-B: pi_agent_power_backend sim, pi_agent_sim_* variables, simulated-fleet wording",
