@@ -57,8 +57,18 @@ def canary_env(fleet, ledger, report_dir, extra=None):
     return env
 
 
+# A real Pi's reconnect baseline and ceiling (playbooks/vars/canary_defaults.yml). canary.yml
+# never scales them: the harness passes them in the simulated fleet's own seconds.
+PI_RECONNECT_BASELINE_S = 90
+PI_RECONNECT_CEILING_S = 150
+
+
 def canary_command(fleet, release, *args, time_scale=1.0, drill_timeout_s=None, apply_mode="simulated"):
-    extra = {"canary_release": release, "canary_apply_mode": apply_mode, "canary_time_scale": time_scale}
+    """ansible-playbook canary.yml on ``fleet``; ``time_scale`` = real seconds per simulated Pi second."""
+    extra = {"canary_release": release, "canary_apply_mode": apply_mode}
+    if time_scale != 1.0:
+        extra["canary_reconnect_baseline_s"] = round(PI_RECONNECT_BASELINE_S * time_scale, 3)
+        extra["canary_reconnect_ceiling_s"] = round(PI_RECONNECT_CEILING_S * time_scale, 3)
     if drill_timeout_s:
         extra["canary_drill_timeout_s"] = drill_timeout_s
     return ["ansible-playbook", "-i", str(fleet.inventory_path), str(REPO / "playbooks" / "canary.yml"),

@@ -33,6 +33,9 @@ def run(tmp_path, extra, *args):
     ({"canary_release": {"label": "2.0"}, "canary_apply_mode": "magic"}, "(simulated or roles)"),
     ({"canary_release": {"label": "2.0"}, "canary_apply_mode": "simulated"},
      "infoscreen_sim_root (the simulated client root) must be set"),
+    # Issue 14: product decisions are never scaled; the removed scale factor is refused, not ignored.
+    ({"canary_release": {"label": "2.0"}, "canary_time_scale": 0.02},
+     "canary_time_scale=0.02 is no longer an option: the drill's reconnect limits are never scaled"),
     # Issue 12: waves, gate options and --limit are checked before anything is touched.
     ({"canary_release": {"label": "2.0"}, "canary_waves": ["0", "100%"]}, "a wave needs at least 1 host"),
     ({"canary_release": {"label": "2.0"}, "canary_waves": ["150%"]}, "above 0 and at most 100"),
@@ -42,6 +45,7 @@ def run(tmp_path, extra, *args):
      "min_executed 2 is larger than the first wave (canary: 1 host(s))"),
 ])
 def test_bad_options_fail_before_any_client_is_touched(tmp_path, extra, words):
+    """Each bad option fails the first play with a message naming it; no wave play starts."""
     rc, out = run(tmp_path, extra)
     assert rc != 0, out
     assert words in " ".join(out.split()), out[-3000:]
