@@ -49,8 +49,8 @@ options:
     default: aes
   snmp_v3_context:
     description:
-      - SNMPv3 context name. Most switches use the default empty context; the simulated switch
-        (snmpsim) needs its data file name here.
+      - SNMPv3 context name. Most switches use the default empty context; an agent that serves
+        several MIB views under one address (one per context) needs the context name here.
     type: str
     default: ''
   snmp_timeout:

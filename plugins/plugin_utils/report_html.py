@@ -16,14 +16,13 @@ Summary data (every key optional except ``report``):
         {"number", "name", "hosts", "release", "recorded": {host: label}, "drill_wave_id",
          "gate": {"decision", "reason", "executed", "ratio_pct", "threshold_pct", "failed_count",
                   "timed_out_count"},
-         "reconnect": {"clients", "p50_s", "p95_s", "max_s", "baseline_s", "ceiling_s", "time_scale"},
+         "reconnect": {"clients", "p50_s", "p95_s", "max_s", "baseline_s", "ceiling_s"},
          "rolled_back", "confirm_wave_id", "confirm_counts", "check_mode"}
       ]
     }
 
-Times in the timeline are shown in the same unit as the reconnect figures: seconds divided
-by the canary's ``time_scale`` (simulated "Pi seconds"; 1.0 on a real fleet), drawn against
-the reconnect baseline and ceiling lines.
+Times in the timeline are seconds from the wave's start, the unit of the reconnect figures,
+drawn against the reconnect baseline and ceiling lines.
 """
 
 import html
@@ -71,14 +70,6 @@ def _reconnect_class(seconds, baseline, ceiling):
     if seconds > ceiling:
         return "bad"
     return "warn" if seconds > baseline else "ok"
-
-
-def _scale(summary):
-    for wave in summary.get("canary_waves") or []:
-        scale = (wave.get("reconnect") or {}).get("time_scale")
-        if scale:
-            return float(scale)
-    return 1.0
 
 
 def _verdict(summary, report):
@@ -196,14 +187,14 @@ def _wave_names(summary):
     return names
 
 
-def _timeline(wave, title, scale, baseline, ceiling):
+def _timeline(wave, title, baseline, ceiling):
     results = sorted((wave.get("results") or {}).items())
     if not results:
         return ""
     longest = 0.0
     for _host, res in results:
         for t in res.get("transitions") or []:
-            longest = max(longest, float(t.get("elapsed_s") or 0) / scale)
+            longest = max(longest, float(t.get("elapsed_s") or 0))
     span = max(ceiling * 1.1, longest * 1.05, 1.0)
 
     def x(seconds):
@@ -228,7 +219,7 @@ def _timeline(wave, title, scale, baseline, ceiling):
         y = 18 + row * ROW_H
         state = res.get("state") or "?"
         colour = TERMINAL_COLOURS.get(state, "#000")
-        times = {t.get("state"): float(t.get("elapsed_s") or 0) / scale for t in res.get("transitions") or []}
+        times = {t.get("state"): float(t.get("elapsed_s") or 0) for t in res.get("transitions") or []}
         end = max(times.values()) if times else 0.0
         weight = "bold" if not res.get("ok") else "normal"
         parts.append(f"<g class='client {'not-ok' if not res.get('ok') else 'ok'}' data-host='{_e(host)}' "
@@ -249,7 +240,7 @@ def _timeline(wave, title, scale, baseline, ceiling):
         if state in times:
             parts.append(f"<rect x='{x(times[state]) - 3:.1f}' y='{y + 3}' width='6' height='11' fill='{colour}'/>")
         reconnect = res.get("reconnect_s")
-        detail = f"{state}" + (f" {float(reconnect) / scale:.1f}s" if reconnect is not None else "") + (
+        detail = f"{state}" + (f" {float(reconnect):.1f}s" if reconnect is not None else "") + (
             f" {res.get('error_code')}" if res.get("error_code") and not res.get("ok") else "")
         parts.append(f"<text x='{LABEL_W + PLOT_W + 6}' y='{y + 12}' font-size='11' font-weight='{weight}' "
                      f"fill='{colour}'>{_e(detail)}</text></g>")
@@ -273,17 +264,15 @@ def render_html(summary):
     first_rec = (canary[0].get("reconnect") or {}) if canary else {}
     baseline = float(first_rec.get("baseline_s") or thresholds.get("reconnect_warn_s") or 90.0)
     ceiling = float(first_rec.get("ceiling_s") or thresholds.get("reconnect_ceiling_s") or 150.0)
-    scale = _scale(summary)
     kind, verdict = _verdict(summary, report)
     title = summary.get("title") or "infoscreen rollout report"
     totals = report.get("totals") or {}
     names = _wave_names(summary)
     timelines = "".join(
         _timeline(wave, names.get(wave.get("wave_id"), f"wave {wave.get('number')} ({wave.get('action')})"),
-                  scale, baseline, ceiling)
+                  baseline, ceiling)
         for wave in sorted(summary.get("lifecycle_waves") or [], key=lambda w: w.get("number") or 0))
-    unit = (f"Times in simulated Pi seconds (real seconds / time scale {scale:g})." if scale != 1.0
-            else "Times in seconds from the wave's start.")
+    unit = "Times in seconds from the wave's start."
     states = ", ".join(f"{k} {v}" for k, v in (totals.get("states") or {}).items())
     return (
         "<!DOCTYPE html><html lang=en><head><meta charset='utf-8'>"

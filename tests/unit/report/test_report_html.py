@@ -12,14 +12,14 @@ from ansible_collections.infoscreen.fleet.plugins.plugin_utils.rollout_summary i
 )
 
 
-def result(host, state, *, wave=1, wave_id="w1", reconnect=None, error_code=None, error_message=None, scale=1.0):
+def result(host, state, *, wave=1, wave_id="w1", reconnect=None, error_code=None, error_message=None):
     transitions = [{"state": "queued", "elapsed_s": 0.0}, {"state": "published", "elapsed_s": 0.01}]
     if state in ("completed", "failed", "timed_out"):
         transitions.append({"state": "accepted", "elapsed_s": 0.05})
         transitions.append({"state": "execution_started", "elapsed_s": 0.06})
         transitions.append({"state": state, "elapsed_s": (reconnect or 0.5) + 0.06})
     return {"host": host, "client_uuid": None, "command_id": f"c-{host}-{wave_id}", "action": "reboot_host",
-            "state": state, "ok": state == "completed" and (reconnect or 0) / scale <= 150, "executed": True,
+            "state": state, "ok": state == "completed" and (reconnect or 0) <= 150, "executed": True,
             "transitions": transitions if state != "blocked" else [], "reconnect_s": reconnect,
             "reconnect_verdict": None, "error_code": error_code, "error_message": error_message,
             "wave": wave, "wave_id": wave_id}
@@ -38,13 +38,13 @@ def summary(results_by_wave, canary_waves, *, play_hosts=()):
             "lifecycle_waves": lifecycle}
 
 
-def canary_wave(number, name, hosts, drill, *, rolled_back=False, confirm=None, gate=None, scale=1.0, p=(3, 4, 5)):
+def canary_wave(number, name, hosts, drill, *, rolled_back=False, confirm=None, gate=None, p=(3, 4, 5)):
     return {"number": number, "name": name, "hosts": hosts, "release": "2.0", "recorded": dict.fromkeys(hosts, "1.0"),
             "drill_wave_id": drill, "gate": gate or {"decision": "continue", "reason": "ok", "executed": len(hosts),
                                                      "ratio_pct": 0.0, "threshold_pct": 5.0, "failed_count": 0,
                                                      "timed_out_count": 0},
             "reconnect": {"clients": len(hosts), "p50_s": p[0], "p95_s": p[1], "max_s": p[2], "baseline_s": 90.0,
-                          "ceiling_s": 150.0, "time_scale": scale},
+                          "ceiling_s": 150.0},
             "rolled_back": rolled_back, "confirm_wave_id": confirm,
             "confirm_counts": {"states": {"completed": len(hosts) - 1, "blocked": 1}} if confirm else None,
             "check_mode": False}
@@ -138,15 +138,17 @@ def test_every_text_from_the_run_is_escaped():
     assert "wave &amp; &lt;b&gt;" in page
 
 
-def test_simulated_time_is_scaled_and_judged_against_baseline_and_ceiling():
+def test_reconnect_times_are_shown_in_seconds_and_judged_against_baseline_and_ceiling():
+    """Reconnect times are real seconds (the product never rescales them): 50 s is ok, 100 s is
+    above the 90 s baseline (warn), 160 s above the 150 s ceiling (bad); the page says nothing
+    of any other time unit."""
     hosts = ["fast", "slow", "over"]
-    scale = 0.02
-    drill = {"fast": result("fast", "completed", reconnect=1.0, scale=scale),
-             "slow": result("slow", "completed", reconnect=2.0, scale=scale),
-             "over": result("over", "completed", reconnect=3.2, scale=scale)}
-    page = render_html(summary([("w1", drill)], [canary_wave(1, "canary", hosts, "w1", scale=scale,
-                                                             p=(100.0, 100.0, 160.0))]))
-    assert "simulated Pi seconds" in page
+    drill = {"fast": result("fast", "completed", reconnect=50.0),
+             "slow": result("slow", "completed", reconnect=100.0),
+             "over": result("over", "completed", reconnect=160.0)}
+    page = render_html(summary([("w1", drill)], [canary_wave(1, "canary", hosts, "w1", p=(100.0, 100.0, 160.0))]))
+    assert "Times in seconds from the wave" in page
+    assert "simulated" not in page.lower()
     assert "completed 50.0s" in page and "completed 100.0s" in page and "completed 160.0s" in page
     assert "<td class='num warn'>100.0</td>" in page and "<td class='num bad'>160.0</td>" in page
     base = float(re.search(r"class='limit-baseline' x1='([0-9.]+)'", page).group(1))
