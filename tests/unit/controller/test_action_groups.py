@@ -119,8 +119,7 @@ def _uses_mqtt(node):
     return any(f"infoscreen.fleet.{name}" in task for task in _tasks(node) for name in runtime_group())
 
 
-# canary.yml joins once its own edits (another change in flight) have landed.
-PLAYBOOKS = ["reboot.yml", "shutdown.yml", "restart_app.yml", "recover.yml"]
+PLAYBOOKS = ["reboot.yml", "shutdown.yml", "restart_app.yml", "recover.yml", "canary.yml"]
 
 
 @pytest.mark.parametrize("playbook", PLAYBOOKS)
