@@ -37,8 +37,9 @@ export GALAXY_IMPORTER_CONFIG="$ROOT/scripts/galaxy-importer.cfg"
 export ANSIBLE_LOCAL_TEMP="$out/ansible-tmp"
 log="$out/galaxy-importer.log"
 status=0
-# The importer runs ansible-doc from PATH: the tools venv's, next to it.
-PATH="$TOOLS_VENV/bin:$PATH" "$TOOLS_VENV/bin/python" -m galaxy_importer.main "$check" >"$log" 2>&1 || status=$?
+# The importer runs ansible-doc from PATH: the tools venv's, next to it. It writes
+# importer_result.json into its working directory: run it in $out, not in the checkout.
+(cd "$out" && PATH="$TOOLS_VENV/bin:$PATH" "$TOOLS_VENV/bin/python" -m galaxy_importer.main "$check") >"$log" 2>&1 || status=$?
 cat "$log"
 if ((status)) || grep -Eq '^(ERROR|WARNING)' "$log"; then
   echo "galaxy-check: galaxy-importer reported problems (exit $status); see $log"
