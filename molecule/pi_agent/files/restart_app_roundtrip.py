@@ -1,11 +1,13 @@
 """Run the agent installed in a chroot instance against a local broker: restart_app round trip.
 
 Used by verify.yml (runs on the host with the project virtualenv). It copies the converged
-agent.ini, changes only what a sim round trip needs (broker port, power_backend = sim, a
-scratch state dir in the instance's /tmp), starts a real mosquitto with the broker role's
+agent.ini, changes only what a simulated round trip needs (broker port, a scratch state dir in
+the instance's /tmp), starts a real mosquitto with the broker role's
 files (infoscreen_sim.broker.LocalBroker) holding the client's inventory credentials, runs
-``/opt/infoscreen-agent/current/venv/bin/infoscreen-agent`` inside the chroot as the agent
-user, waits for a heartbeat, publishes restart_app and collects the acks. Prints a JSON
+the installed release's agent inside the chroot as the agent user through the harness's
+``infoscreen_sim.agent_runner`` (copied into the scratch dir; the simulated machine stands in
+for the privileged helper, which cannot restart a unit in a chroot), waits for a heartbeat,
+publishes restart_app and collects the acks. Prints a JSON
 summary; exits 1 if the round trip did not complete. Cleans up everything it started.
 """
 
@@ -22,6 +24,7 @@ import tempfile
 import time
 import uuid
 
+import infoscreen_sim
 import paho.mqtt.client as mqtt
 from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
 from infoscreen_sim.broker import LocalBroker
@@ -43,19 +46,21 @@ def write_config(root, scratch, port, uid, gid):
     parser.read(root / "etc/infoscreen-agent/agent.ini")
     inner = "/" + str(scratch.relative_to(root))
     parser["mqtt"]["port"] = str(port)
-    parser["agent"]["power_backend"] = "sim"
     parser["agent"]["state_dir"] = f"{inner}/state"
     parser["agent"]["boot_id_path"] = f"{inner}/boot_id"
     parser["agent"]["heartbeat_interval_s"] = "1"
-    parser["sim"] = {"request_path": f"{inner}/state/power-request.json", "app_state_path": f"{inner}/app-state"}
     (scratch / "state").mkdir()
     (scratch / "boot_id").write_text(str(uuid.uuid4()) + "\n")
     (scratch / "app-state").write_text("stopped\n")
     with open(scratch / "agent.ini", "w", encoding="utf-8") as handle:
         parser.write(handle)
+    # The harness package runs the agent on the simulated machine (agent_runner.py); the agent
+    # user must be able to read it inside the chroot.
+    shutil.copytree(pathlib.Path(infoscreen_sim.__file__).parent, scratch / "harness" / "infoscreen_sim",
+                    ignore=shutil.ignore_patterns("__pycache__", "snmpsim_data"))
     for path in (scratch, scratch / "state", scratch / "app-state", scratch / "agent.ini"):
         shutil.chown(path, uid, gid)
-    return parser, f"{inner}/agent.ini"
+    return parser, inner
 
 
 def main():
@@ -78,7 +83,7 @@ def main():
         broker = LocalBroker(work / "broker", clients=[{"name": "pi-agent-deb12", "client_uuid": client_uuid,
                                                         "password": parser["mqtt"]["password"]}])
         broker.start()
-        _unused, inner_config = write_config(root, scratch, broker.port, uid, gid)
+        _unused, inner = write_config(root, scratch, broker.port, uid, gid)
         inbox = queue.Queue()
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"verify-{uuid.uuid4().hex[:8]}")
         client.username_pw_set(broker.controller_username, broker.controller_password)
@@ -88,9 +93,12 @@ def main():
         client.subscribe([(contract.heartbeat_topic(client_uuid), 0)]
                          + [(t, 1) for t in contract.ack_topics(client_uuid)])
         agent = subprocess.Popen(
-            ["chroot", f"--userspec={uid}:{gid}", str(root), f"{opts.install_dir}/current/venv/bin/infoscreen-agent",
-             "--config", inner_config, "run"],
+            ["chroot", f"--userspec={uid}:{gid}", str(root), f"{opts.install_dir}/current/venv/bin/python",
+             "-m", "infoscreen_sim.agent_runner", "--power-request", f"{inner}/state/power-request.json",
+             "--app-state", f"{inner}/app-state", "--config", f"{inner}/agent.ini", "run"],
             stdout=subprocess.DEVNULL, stderr=log,
+            env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                 "PYTHONPATH": f"{inner}/harness", "LANG": "C.UTF-8"},
         )
         deadline = time.monotonic() + HEARTBEAT_TIMEOUT_S
         while result["heartbeat_agent_version"] is None and time.monotonic() < deadline:
