@@ -27,13 +27,6 @@ def fleet(tmp_path_factory, fleet_broker):
     fleet.stop()
 
 
-@pytest.fixture
-def ctl(fleet):
-    controller = SimController(fleet.manifest)
-    yield controller
-    controller.close()
-
-
 def uuid_of(fleet, name):
     return fleet.clients[name].client_uuid
 

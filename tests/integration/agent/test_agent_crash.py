@@ -8,7 +8,6 @@ import time
 
 import pytest
 from infoscreen_agent.store import read_entries
-from infoscreen_sim.controller import SimController
 
 pytestmark = pytest.mark.integration
 WAIT = 30
@@ -19,13 +18,6 @@ def fleet(tmp_path_factory, fleet_broker):
     fleet = fleet_broker.fleet(tmp_path_factory.mktemp("crash-fleet"), ["k1", "k2", "k3"])
     yield fleet
     fleet.stop()
-
-
-@pytest.fixture
-def ctl(fleet):
-    controller = SimController(fleet.manifest)
-    yield controller
-    controller.close()
 
 
 def wait_until(predicate, timeout=WAIT, what="condition"):

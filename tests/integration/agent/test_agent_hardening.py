@@ -12,7 +12,6 @@ import time
 
 import pytest
 from infoscreen_agent.contract import command_topic, make_command
-from infoscreen_sim.controller import SimController
 
 pytestmark = pytest.mark.integration
 WAIT = 60
@@ -27,13 +26,6 @@ def fleet(tmp_path_factory, fleet_broker):
                                agent_options={"agent.dedupe_max_entries": 20, "mqtt.reconnect_max_s": 2})
     yield fleet
     fleet.stop()
-
-
-@pytest.fixture
-def ctl(fleet):
-    controller = SimController(fleet.manifest)
-    yield controller
-    controller.close()
 
 
 def executions(client, ids):

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-from infoscreen_sim.controller import SimController
 from infoscreen_sim.manifest import MANIFEST_FORMAT
 
 pytestmark = pytest.mark.integration
@@ -25,13 +24,6 @@ def fleet(tmp_path_factory, fleet_broker):
                                groups=[("canary", 1), ("wave1", 3), ("wave2", None)])
     yield fleet
     fleet.stop()
-
-
-@pytest.fixture
-def ctl(fleet):
-    controller = SimController(fleet.manifest)
-    yield controller
-    controller.close()
 
 
 def reboot(ctl, fleet, name):
