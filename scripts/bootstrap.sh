@@ -8,7 +8,9 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${INFOSCREEN_VENV:-$ROOT/.venv}"
-APT_PACKAGES=(mosquitto mosquitto-clients debootstrap python3-venv sudo systemd chromium)
+# openjdk-17-jre-headless: ansible-rulebook (fleet watch); postgresql: the throwaway test clusters
+# (tests start their own with initdb/pg_ctl; the packaged cluster is never used).
+APT_PACKAGES=(mosquitto mosquitto-clients debootstrap python3-venv sudo systemd chromium openjdk-17-jre-headless postgresql)
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -29,6 +31,7 @@ if ((${#missing[@]})); then
   # starts its own mosquitto with the files the broker role renders.
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl disable --now mosquitto >/dev/null 2>&1 || true
+    systemctl disable --now postgresql >/dev/null 2>&1 || true
   fi
 fi
 

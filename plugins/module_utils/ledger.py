@@ -328,10 +328,11 @@ class Ledger:
                               f"${ENV_LEDGER} to a writable file)") from exc
         if self._db is None:
             self._db = self._open(self.path, "created")
+        wait_s = self.wait_s if wait_s is None else wait_s
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._switch_to_wal(wait_s)
             self._db.execute("PRAGMA synchronous=NORMAL")
-            with Ledger._Tx(self, self._db, self.wait_s if wait_s is None else wait_s):
+            with Ledger._Tx(self, self._db, wait_s):
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
@@ -352,6 +353,21 @@ class Ledger:
             pass
         self._writable = True
         return self._db
+
+    def _switch_to_wal(self, wait_s):
+        """WAL mode, waited for like a write: leaving rollback mode on a file that another
+        creator holds for a moment needs its lock (several plays creating the ledger at once)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise LedgerBusy(self.busy_message()) from exc
+                time.sleep(0.05)
 
     def _rows(self, sql, args=(), one=False, db=None):
         """Run a read; an absent ledger reads as empty. Busy reads are retried up to the bounded wait."""

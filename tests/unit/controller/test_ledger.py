@@ -251,6 +251,19 @@ def test_lock_released_within_the_bounded_wait_is_waited_out(ledger, ledger_path
     assert row["state"] == "queued"
 
 
+def test_first_write_waits_out_a_lock_on_a_new_file_instead_of_failing(ledger_path, write_lock):
+    """Several plays creating the ledger at once: switching a fresh file to WAL needs the lock
+    another creator holds for a moment. That is waited out like any write (CI saw "database is
+    locked" from the journal-mode switch, outside the bounded wait)."""
+    proc = write_lock()  # a plain (rollback-journal) file, write-locked by another process
+    waiting = Ledger(str(ledger_path), wait_s=30)
+    timer = threading.Timer(0.5, release, args=(proc,))
+    timer.start()
+    row, _unused = waiting.reserve(CLIENT, "reboot_host", now=NOW)
+    timer.join()
+    assert row["state"] == "queued"
+
+
 def test_deferred_transitions_wait_for_the_lock_and_are_written_in_order(ledger, ledger_path, write_lock):
     """A running wave's transitions (defer_when_busy) do not block while another process holds
     the lock; they are kept in order and written once it is free; finish_wave waits for them."""
