@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The controller's command ledger: every command and every state transition, in SQLite.
 
 Why SQLite: it is in the standard library, survives the play, and with WAL two plays (two
@@ -15,7 +16,11 @@ makes commands that an interrupted controller left non-terminal terminal once th
 their deadline, and closes the waves it left open, each with a reason.
 
 All database access goes through ``_connect``, ``_write`` (transactions) and ``_rows``
-(reads), so another backend only has to replace those.
+(reads). Backends (docs/ledger.md): a path is a SQLite file (the default); a
+``postgresql://`` URL is a PostgreSQL database (ledger_pg.py: psycopg 3, the SQL translated,
+per-client advisory locks around the check-and-reserve, a lost connection handled like a busy
+file). Both carry the same versioned schema (MIGRATIONS / ledger_pg.PG_MIGRATIONS), applied on
+the first write or ahead by ``Ledger.migrate`` (playbooks/ledger_migrate.yml).
 
 Times are stored as epoch seconds (UTC wall clock, float) so windows are plain arithmetic;
 query results render them as RFC 3339 strings. Public API (also used by the PoE/recover
@@ -34,12 +39,13 @@ import tempfile
 import time
 import uuid
 
+from . import ledger_pg as _pg
 from . import lockout as _lockout
 
 ENV_LEDGER = "INFOSCREEN_LEDGER"
 ENV_LEDGER_WAIT = "INFOSCREEN_LEDGER_WAIT_S"
 DEFAULT_WAIT_S = 30.0
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 NON_TERMINAL_STATES = ("queued", "published", "accepted", "execution_started")
 # A live controller ends every command by its deadline and then writes it within a flush
 # (0.5 s) or, with a busy ledger, within the bounded wait: the sweep leaves it this much more.
@@ -119,11 +125,23 @@ CREATE TABLE IF NOT EXISTS wave_hosts (
 );
 """
 
+# Versioned migrations of a SQLite ledger (the same versions as ledger_pg.PG_MIGRATIONS).
+# Version 1 is _SCHEMA without the later columns; files written before the migrations table
+# existed carry their version in meta.schema_version (2) or have none (1).
+MIGRATIONS = (
+    (1, "commands, transitions, overrides, waves, wave_hosts", ()),
+    (2, "commands.deadline_at (the sweep's deadline), waves.owner (who runs the wave)",
+     (("commands", "deadline_at", "REAL"), ("waves", "owner", "TEXT"))),
+    (3, "schema_migrations (history of applied versions), index for the lockout check",
+     ("CREATE INDEX IF NOT EXISTS commands_lockout ON commands (client_uuid, action, issued_at)",)),
+)
+_MIGRATIONS_TABLE = ("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                     "description TEXT NOT NULL, applied_at REAL NOT NULL, backend TEXT)")
+_DB_ERRORS = (sqlite3.Error, _pg.PSYCOPG_ERROR)
+
 _COMMAND_FIELDS = ("host", "wave_id", "expires_at", "finished_at", "requested_by", "reason", "error_code",
                    "error_message", "reconnect_s", "boot_id_before", "boot_id_after", "eligible_at",
                    "override_reason", "payload", "request_key", "deadline_at")
-# Columns added after schema version 1 (older files get them on their first write).
-_ADDED_COLUMNS = (("commands", "deadline_at", "REAL"), ("waves", "owner", "TEXT"))
 
 
 def default_path():
@@ -148,6 +166,26 @@ class LedgerError(RuntimeError):
 
 class LedgerBusy(LedgerError):
     """The write lock could not be taken within the bounded wait."""
+
+
+class LedgerUnavailable(LedgerBusy):
+    """The PostgreSQL server could not be reached (or was lost) within the bounded wait: handled
+    like a busy ledger (a running wave defers its transitions and keeps tracking acks)."""
+
+
+def is_url(spec):
+    """True for a PostgreSQL ledger (``postgresql://`` or ``postgres://`` URL)."""
+    return _pg.is_url(spec)
+
+
+def local_state_dir(spec=None):
+    """A folder for the controller's local state files beside the ledger (rollout state): the
+    ledger file's folder, or for a PostgreSQL ledger the default ledger folder."""
+    spec = spec or default_path()
+    if is_url(spec):
+        state_home = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+        return os.path.join(state_home, "infoscreen-fleet")
+    return os.path.dirname(os.path.abspath(os.path.expanduser(spec)))
 
 
 def _wait_from_env():
@@ -175,6 +213,15 @@ def _is_busy(exc):
 def _advice(exc):
     """What to do about a (non-busy) database error."""
     text = str(exc).lower()
+    if isinstance(exc, _pg.PSYCOPG_ERROR):
+        if "authentication" in text or "password" in text:
+            return ("check the ledger's PostgreSQL credentials (the URL, $PGPASSWORD, the service or pgpass file "
+                    f"given by $PGSERVICEFILE / $PGPASSFILE) and that the role may log in; ${ENV_LEDGER} / the "
+                    "ledger option picks the database")
+        if "permission denied" in text:
+            return ("grant the ledger's PostgreSQL role CREATE on the schema (first use creates the tables) and "
+                    "SELECT/INSERT/UPDATE on them, or run playbooks/ledger_migrate.yml once as their owner")
+        return f"check the PostgreSQL server and the URL in the ledger option / ${ENV_LEDGER}"
     if "not a database" in text or "malformed" in text or "corrupt" in text:
         return ("the file is not a valid ledger (damaged, or another file): move it aside and re-run (a new, empty "
                 "ledger is created; the lockout history starts over), or point the ledger option / "
@@ -197,8 +244,8 @@ def _guarded(what):
                 return method(self, *args, **kwargs)
             except LedgerError:
                 raise
-            except (sqlite3.Error, OSError) as exc:
-                raise LedgerError(f"the ledger {self.path} could not be {what}: {exc}; {_advice(exc)}") from exc
+            except (*_DB_ERRORS, OSError) as exc:
+                raise self._error(exc, what) from exc
 
         return wrapper
 
@@ -271,9 +318,8 @@ class _Batch:
         tx, ledger._batch_tx = ledger._batch_tx, None
         try:
             tx.__exit__(exc_type, exc, tb)
-        except sqlite3.Error as error:
-            raise LedgerError(f"the ledger {ledger.path} could not be written: {error}; "
-                              f"{_advice(error)}") from error
+        except _DB_ERRORS as error:
+            raise ledger._error(error, "written") from error
         return False
 
 
@@ -286,9 +332,21 @@ class Ledger:
     """
 
     def __init__(self, path=None, busy_timeout_s=None, wait_s=None):
-        self.path = os.path.abspath(os.path.expanduser(path or default_path()))
+        spec = path or default_path()
+        self.backend = "postgresql" if is_url(spec) else "sqlite"
+        if self.backend == "postgresql":
+            if not _pg.HAS_PSYCOPG:
+                raise LedgerError(f"the ledger {_pg.mask(spec)} is a PostgreSQL URL but the Python package psycopg "
+                                  "(3) is not installed on this controller: pip install 'psycopg[binary]' (or point "
+                                  f"the ledger option / ${ENV_LEDGER} at a SQLite file)")
+            self._url = spec.strip()
+            self.path = _pg.mask(self._url)  # what every message shows: never the password
+        else:
+            self._url = None
+            self.path = os.path.abspath(os.path.expanduser(spec))
         self.wait_s = float(wait_s or busy_timeout_s or _wait_from_env())
         self._db = None
+        self._pg_retry_after = 0.0
         self._writable = False
         self._scratch = None
         self._check_waves = set()
@@ -297,8 +355,116 @@ class Ledger:
         self._deferred_error = None
         self._batch_depth = 0
         self._batch_tx = None
-        if os.path.exists(self.path):
+        if self.backend == "sqlite" and os.path.exists(self.path):
             self._db = self._open(self.path, "opened")
+
+    # -- backends -------------------------------------------------------------------------
+
+    def _error(self, exc, what):
+        """A LedgerError (LedgerUnavailable for a lost PostgreSQL server) naming the ledger."""
+        if isinstance(exc, LedgerError):
+            return exc
+        if self.backend == "postgresql":
+            text = _pg.mask(str(exc).strip())
+            if _pg.is_connection_error(exc):
+                self._drop_connection()
+                return LedgerUnavailable(self.unavailable_message(text))
+            if _pg.is_lock_timeout(exc):
+                return LedgerBusy(self.busy_message())
+            return LedgerError(f"the ledger {self.path} could not be {what}: {text}; {_advice(exc)}")
+        return LedgerError(f"the ledger {self.path} could not be {what}: {exc}; {_advice(exc)}")
+
+    def unavailable_message(self, error, waited_s=None):
+        waited = self.wait_s if waited_s is None else waited_s
+        return (f"the ledger {self.path} (PostgreSQL) could not be reached within the bounded wait of "
+                f"{waited:.1f} s: {error}. Check that the server runs and is reachable, then re-run; the bounded "
+                f"wait is ${ENV_LEDGER_WAIT} (now {self.wait_s:g} s)")
+
+    def _drop_connection(self):
+        if self.backend == "postgresql" and self._db is not None:
+            self._db.close()
+            self._db = None
+            self._batch_tx = None
+
+    def _pg_connect(self, deadline):
+        """The PostgreSQL connection, (re)connected until the monotonic deadline."""
+        if self._db is not None and not self._db.broken:
+            return self._db
+        self._db = None
+        last = None
+        while True:
+            try:
+                self._db = _pg.PgConnection(self._url, max(0.0, deadline - time.monotonic()))
+                return self._db
+            except _pg.PSYCOPG_ERROR as exc:
+                if not _pg.is_connection_error(exc):
+                    raise self._error(exc, "opened") from exc
+                last = _pg.mask(str(exc).strip())
+            if time.monotonic() >= deadline:
+                raise LedgerUnavailable(self.unavailable_message(last))
+            time.sleep(0.2)
+
+    def _exists(self):
+        """Is there a ledger to read (a PostgreSQL database always is; its tables may not be)?"""
+        return self.backend == "postgresql" or self._db is not None or os.path.exists(self.path)
+
+    def schema_version(self):
+        """The schema version of the ledger as stored (0: not created yet)."""
+        if self.backend == "postgresql":
+            return int(_pg.pg_version(self._pg_connect(time.monotonic() + self.wait_s)))
+        if not self._exists():
+            return 0
+        return self._sqlite_version(self._db or self._open(self.path, "opened"))
+
+    @staticmethod
+    def _sqlite_version(db):
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "schema_migrations" in tables:
+            return db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+        if "meta" in tables:
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is not None:
+                return int(row[0])
+        return 1 if "commands" in tables else 0
+
+    @_guarded("migrated")
+    def migrate(self):
+        """Apply the missing schema migrations now (also done by the first write). Returns
+        ``{"ledger", "backend", "from_version", "to_version", "applied", "history"}``."""
+        before = self.schema_version()
+        self._writable = False
+        self._writable_db()
+        return {"ledger": self.path, "backend": self.backend, "from_version": before,
+                "to_version": self.schema_version(), "applied": list(range(before + 1, SCHEMA_VERSION + 1)),
+                "history": self.migrations()}
+
+    @_guarded("read")
+    def migrations(self):
+        """The applied migrations, oldest first: ``[{version, description, applied_at, backend}]``."""
+        rows = self._rows("SELECT version, description, applied_at, backend FROM schema_migrations ORDER BY version")
+        return [dict(row, applied_at=iso(row["applied_at"])) for row in rows]
+
+    def _migrate_sqlite(self, db):
+        before = self._sqlite_version(db)
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.execute(_MIGRATIONS_TABLE)
+        now = time.time()
+        for version, description, steps in MIGRATIONS:
+            for step in steps:
+                if isinstance(step, tuple):
+                    table, column, kind = step
+                    present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                    if column not in present:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                else:
+                    db.execute(step)
+            # Versions a file had before the history existed are recorded as found then.
+            db.execute("INSERT OR IGNORE INTO schema_migrations (version, description, applied_at, backend) "
+                       "VALUES (?,?,?,?)", (version, description if version > before else
+                                            f"{description} (present before the migrations table)", now, "sqlite"))
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     # -- plumbing (the only places that talk to the database) -----------------------------
 
@@ -319,6 +485,8 @@ class Ledger:
 
     def _writable_db(self, wait_s=None):
         """The file's connection, created with its schema (migrated) on the first write."""
+        if self.backend == "postgresql":
+            return self._pg_writable(wait_s)
         if self._writable:
             return self._db
         try:
@@ -332,16 +500,9 @@ class Ledger:
         try:
             self._switch_to_wal(wait_s)
             self._db.execute("PRAGMA synchronous=NORMAL")
-            with Ledger._Tx(self, self._db, wait_s):
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-                for table, column, kind in _ADDED_COLUMNS:
-                    present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
-                    if column not in present:
-                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-                self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
-                                 (str(SCHEMA_VERSION),))
+            if self._sqlite_version(self._db) < SCHEMA_VERSION:
+                with Ledger._Tx(self, self._db, wait_s):
+                    self._migrate_sqlite(self._db)
         except LedgerError:
             raise
         except sqlite3.Error as exc:
@@ -353,6 +514,21 @@ class Ledger:
             pass
         self._writable = True
         return self._db
+
+    def _pg_writable(self, wait_s=None):
+        """The PostgreSQL connection, the schema migrated on the first write (once per Ledger)."""
+        wait_s = self.wait_s if wait_s is None else wait_s
+        deadline = time.monotonic() + wait_s
+        if self._writable:
+            return self._db
+        db = self._pg_connect(deadline)
+        try:
+            if _pg.pg_version(db) < SCHEMA_VERSION:
+                _pg.migrate_pg(db, SCHEMA_VERSION, max(1, (deadline - time.monotonic()) * 1000))
+        except _pg.PSYCOPG_ERROR as exc:
+            raise self._error(exc, "migrated") from exc
+        self._writable = True
+        return db
 
     def _switch_to_wal(self, wait_s):
         """WAL mode, waited for like a write: leaving rollback mode on a file that another
@@ -371,6 +547,8 @@ class Ledger:
 
     def _rows(self, sql, args=(), one=False, db=None):
         """Run a read; an absent ledger reads as empty. Busy reads are retried up to the bounded wait."""
+        if self.backend == "postgresql" and db is None:
+            return self._pg_rows(sql, args, one)
         db = db or self._db
         if db is None:
             if not os.path.exists(self.path):
@@ -387,6 +565,24 @@ class Ledger:
                 if not _is_busy(exc) or time.monotonic() >= deadline:
                     raise
                 time.sleep(0.05)
+
+    def _pg_rows(self, sql, args, one):
+        """A read on PostgreSQL: a database without the ledger's tables reads as empty; a lost
+        connection is re-made until the bounded wait (not inside a transaction: that is lost)."""
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            in_tx = self._db is not None and not self._db.broken and self._db.in_transaction
+            db = self._pg_connect(deadline)
+            try:
+                cursor = db.execute(sql, args)
+                return cursor.fetchone() if one else cursor.fetchall()
+            except _pg.PSYCOPG_ERROR as exc:
+                if _pg.is_missing_schema(exc) and not in_tx:
+                    return None if one else []
+                if in_tx or not _pg.is_connection_error(exc) or time.monotonic() >= deadline:
+                    raise
+                self._drop_connection()
+                time.sleep(0.2)
 
     def close(self):
         for db in (self._db, self._scratch):
@@ -415,6 +611,8 @@ class Ledger:
             self.outer = False
 
         def __enter__(self):
+            if self.ledger.backend == "postgresql":
+                return self._enter_pg()
             self.outer = not self.db.in_transaction
             if self.outer:
                 deadline = time.monotonic() + self.wait_s
@@ -436,9 +634,46 @@ class Ledger:
                         self.db.execute("PRAGMA busy_timeout=200")
             return self.db
 
+        def _enter_pg(self):
+            """BEGIN on a live connection (re-made within the bounded wait); the wait for row and
+            advisory locks inside the transaction is bounded by lock_timeout."""
+            ledger = self.ledger
+            if ledger._db is not None and not ledger._db.broken and ledger._db.in_transaction:
+                self.db = ledger._db
+                return self.db
+            self.outer = True
+            deadline = time.monotonic() + self.wait_s
+            if not self.wait_s and time.monotonic() < ledger._pg_retry_after:
+                # A deferring wave while the server is gone: one connection attempt a second at most.
+                raise LedgerUnavailable(ledger.unavailable_message("still unreachable", 0.0))
+            try:
+                self.db = ledger._pg_writable(self.wait_s)
+                self.db.raw("BEGIN")
+                # The lock waits inside are bounded too (0 would mean "wait forever": 1 ms instead).
+                self.db.raw(f"SET LOCAL lock_timeout = {max(1, int(max(0.0, deadline - time.monotonic()) * 1000))}")
+            except (LedgerUnavailable, _pg.PSYCOPG_ERROR) as exc:
+                ledger._pg_retry_after = time.monotonic() + 1.0
+                if isinstance(exc, LedgerError):
+                    raise
+                raise ledger._error(exc, "written") from exc
+            return self.db
+
         def __exit__(self, exc_type, exc, tb):
-            if self.outer:
-                self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            if not self.outer:
+                return
+            if self.ledger.backend == "postgresql":
+                if self.db.broken:
+                    self.ledger._drop_connection()
+                    if exc_type is None:
+                        raise LedgerUnavailable(self.ledger.unavailable_message("connection lost before COMMIT"))
+                    return
+                try:
+                    self.db.raw("ROLLBACK" if exc_type else "COMMIT")
+                except _pg.PSYCOPG_ERROR as error:
+                    if exc_type is None:
+                        raise self.ledger._error(error, "written") from error
+                return
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
     def busy_message(self, waited_s=None):
         waited = self.wait_s if waited_s is None else waited_s
@@ -449,12 +684,27 @@ class Ledger:
 
     def _write(self, wait_s=None):
         wait = self.wait_s if wait_s is None else wait_s
-        db = self._writable_db(wait)
+        db = self._writable_db(wait) if self.backend == "sqlite" else None  # PostgreSQL: at BEGIN
         if self._batch_depth and self._batch_tx is None:
             tx = Ledger._Tx(self, db, wait)
             tx.__enter__()  # held until the batch ends; the statements below join it
             self._batch_tx = tx
+            if self.backend == "postgresql":
+                # Batches (a whole wave's reservations) take per-client locks one by one: one
+                # batch at a time, so two waves cannot deadlock on each other's clients.
+                tx.db.raw("SELECT pg_advisory_xact_lock(%s)", (_pg.BATCH_KEY,))
         return Ledger._Tx(self, db, wait)
+
+    def _lock_client(self, db, client_uuid):
+        """PostgreSQL: hold this client's advisory lock until the transaction ends, so another
+        controller's check-and-reserve of the same client waits for this one's commit (SQLite:
+        BEGIN IMMEDIATE already serializes every writer)."""
+        if self.backend == "postgresql":
+            db.raw("SELECT pg_advisory_xact_lock(%s)", (_pg.client_key(client_uuid),))
+
+    def _lock_sweep(self, db):
+        if self.backend == "postgresql":
+            db.raw("SELECT pg_advisory_xact_lock(%s)", (_pg.SWEEP_KEY,))
 
     def batch(self):
         """One write transaction around many calls (e.g. reserving a whole wave at once)."""
@@ -538,7 +788,44 @@ class Ledger:
         command_id = command_id or str(uuid.uuid4())
         if override_reason is not None and not str(override_reason).strip():
             raise LedgerError("a lockout override needs a non-empty reason")
+        args = {"client_uuid": client_uuid, "action": action, "host": host, "command_id": command_id,
+                "wave_id": wave_id, "request_key": request_key, "expires_at": expires_at, "payload": payload,
+                "requested_by": requested_by, "reason": reason, "override_reason": override_reason, "now": now,
+                "deadline_at": deadline_at, "limit": limit, "window_s": window_s, "cooldown_s": cooldown_s,
+                "check_lockout": check_lockout}
+        if self.backend == "sqlite" or self._batch_depth:
+            # In a batch a lost connection loses the whole transaction: the caller (a wave) fails
+            # before publishing anything, and a later run's sweep expires what was committed.
+            return self._reserve_once(**args)
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            try:
+                return self._reserve_once(**args)
+            except LedgerUnavailable:
+                if time.monotonic() >= deadline:
+                    raise
+            # Lost mid-transaction: if the COMMIT got through, the command is there (same id).
+            try:
+                found = self.command(command_id)
+            except LedgerUnavailable:
+                found = None
+            if found is not None:
+                found["overridden"] = bool(found.get("override_reason"))
+                return found, self._decision_of(found)
+            time.sleep(0.2)
+
+    @staticmethod
+    def _decision_of(row):
+        if row["state"] != "blocked":
+            return _lockout.LockoutDecision(True)
+        return _lockout.LockoutDecision(False, code=row["error_code"], eligible_at=row["eligible_at_epoch"],
+                                        message=row["error_message"])
+
+    def _reserve_once(self, client_uuid, action, *, host, command_id, wave_id, request_key, expires_at, payload,
+                      requested_by, reason, override_reason, now, deadline_at, limit, window_s, cooldown_s,
+                      check_lockout):
         with self._write() as db:
+            self._lock_client(db, client_uuid)
             if check_lockout and action in _lockout.REBOOT_CLASS_ACTIONS:
                 issued, last_failure, in_flight = self._lockout_inputs(client_uuid, now, window_s)
                 decision = _lockout.evaluate(now, issued, last_failure_at=last_failure, in_flight_until=in_flight,
@@ -606,7 +893,7 @@ class Ledger:
         try:
             with self._write(wait_s=0.0) as db:
                 self._apply_transitions(db, self._deferred)
-        except (LedgerError, sqlite3.Error) as exc:
+        except (LedgerError, *_DB_ERRORS) as exc:
             if self._deferred_since is None:
                 self._deferred_since = time.monotonic()
             self._deferred_error = exc
@@ -625,6 +912,10 @@ class Ledger:
         try:
             with self._write(wait_s=wait) as db:
                 self._apply_transitions(db, self._deferred)
+        except LedgerUnavailable as exc:
+            raise LedgerUnavailable(f"{exc}. {len(self._deferred)} state transition(s) of this wave are not "
+                                    f"recorded; a later run's sweep closes the commands left open once they are "
+                                    f"past their deadline") from exc
         except LedgerBusy as exc:
             raise LedgerBusy(f"{self.busy_message(time.monotonic() - since)}. {len(self._deferred)} state "
                              f"transition(s) of this wave are not recorded; a later run's sweep closes the "
@@ -692,13 +983,14 @@ class Ledger:
         process is gone (same host) or it saw no activity for STALE_AFTER_S. Check-mode waves
         are never in the ledger. A ledger that does not exist has nothing to sweep.
         """
-        if self._db is None and not os.path.exists(self.path):
+        if not self._exists():
             return {"commands": 0, "waves": 0}
         now = time.time() if now is None else now
         with self._write() as db:
             return self._sweep_in_tx(db, now)
 
     def _sweep_in_tx(self, db, now):
+        self._lock_sweep(db)  # PostgreSQL: two sweeps at once would both close the same rows
         placeholders = ",".join("?" * len(NON_TERMINAL_STATES))
         # Only "?" placeholders are formatted into the SQL; every value is bound.
         stale = db.execute(
@@ -728,7 +1020,8 @@ class Ledger:
                                "AND check_mode = 0").fetchall():
             # Only "?" placeholders are formatted into the SQL; every value is bound.
             activity = db.execute(
-                "SELECT SUM(state IN (" + placeholders + ")), MAX(COALESCE(finished_at, issued_at)) "  # noqa: S608
+                "SELECT SUM(CASE WHEN state IN (" + placeholders + ") THEN 1 ELSE 0 END), "  # noqa: S608
+                "MAX(COALESCE(finished_at, issued_at)) "
                 "FROM commands WHERE wave_id = ?", (*NON_TERMINAL_STATES, wave["wave_id"])).fetchone()
             if activity[0]:
                 continue
@@ -899,6 +1192,7 @@ class Ledger:
     @staticmethod
     def _command_dict(row):
         found = dict(row)
+        found.pop("seq", None)  # PostgreSQL's stand-in for SQLite's rowid
         found["payload"] = json.loads(found["payload"]) if found.get("payload") else None
         for name in ("issued_at", "expires_at", "finished_at", "eligible_at"):
             found[name + "_epoch"] = found[name]
