@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin infoscreen.fleet.lifecycle_outcome: this host's result of a wave, as ok/failed.
 
 Controller-only and cheap (one ledger read), so it can run per host after a run_once
@@ -67,7 +68,7 @@ class ActionModule(ActionBase):
             reconnect = found.get("reconnect_s")
             extra = f", reconnected in {reconnect:.1f} s ({found.get('reconnect_verdict')})" if reconnect else ""
             result["msg"] = f"{found['action']} {state} on {host}{extra}" + (" (retry: same command)"
-                                                                               if found.get("reused") else "")
+                                                                             if found.get("reused") else "")
             if found.get("reconnect_verdict") == "slow":
                 self._display.warning(f"host {host}: reconnect took {reconnect:.1f} s, above the baseline")
         else:

@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin infoscreen.fleet.lifecycle_wave: one wave of lifecycle commands, one MQTT connection.
 
 Runs on the controller only (no module is sent to the hosts). Use it with run_once: true; it
@@ -81,7 +82,7 @@ class ActionModule(ActionBase):
             cooldown_s=args["cooldown_s"], reconnect_warn_s=args["reconnect_warn_s"],
             reconnect_ceiling_s=args["reconnect_ceiling_s"], connect_timeout_s=args["connect_timeout_s"],
             progress_interval_s=args["progress_interval_s"], check_mode=bool(self._task.check_mode or
-                                                                              self._play_context.check_mode),
+                                                                             self._play_context.check_mode),
             rollout_id=rollout_id, reannounce_s=args["reannounce_s"])
         try:
             with Ledger(args["ledger"]) as ledger:

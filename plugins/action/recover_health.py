@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin infoscreen.fleet.recover_health: who needs recovery, and who came back.
 
 Runs on the controller over one MQTT connection for all hosts (use run_once). See the
@@ -62,7 +63,7 @@ class ActionModule(ActionBase):
             with HealthWatcher(args, clients, connect_timeout_s=args["connect_timeout_s"]) as watcher:
                 if args["mode"] == "snapshot":
                     seen, listened = watcher.snapshot(args["listen_s"], args["max_heartbeat_age_s"],
-                                                     wait_for=args["wait_for"])
+                                                      wait_for=args["wait_for"])
                     result.update(clients=seen, listened_s=round(listened, 1),
                                   needs_recovery=sorted(h for h, r in seen.items() if r["needs_recovery"]),
                                   healthy=sorted(h for h, r in seen.items() if not r["reasons"]))

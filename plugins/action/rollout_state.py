@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin infoscreen.fleet.rollout_state: the rollout state file beside the ledger.
 
 op=begin starts or resumes a rollout (or refuses, saying why), op=record stores what each

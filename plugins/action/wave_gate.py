@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin infoscreen.fleet.wave_gate: decide whether the remaining waves may run.
 
 Reads the wave's counts from the ledger, applies the gate (rollout_summary.gate_decision:

@@ -1,9 +1,10 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Callback plugin infoscreen.fleet.rollout_report: per-host lifecycle report at the end of the run."""
 
 DOCUMENTATION = r"""
 name: rollout_report
 type: aggregate
-author: infoscreen-fleet developers
+author: infoscreen-fleet maintainers (!UNKNOWN)
 version_added: 0.1.0
 short_description: Per-host report of lifecycle waves (state, reconnect time, error), wave totals and gate decisions
 description:
@@ -173,7 +174,7 @@ class CallbackModule(CallbackBase):
         elif kind == _GATE and data.get("wave_id"):
             wave = self.waves.setdefault(data["wave_id"], {"wave_id": data["wave_id"], "number": data.get("wave")})
             wave["gate"] = {key: data.get(key) for key in ("decision", "reason", "executed", "ratio_pct",
-                                                             "threshold_pct", "min_executed")}
+                                                           "threshold_pct", "min_executed")}
             wave["gate"].update(failed=data.get("failed_count"), timed_out=data.get("timed_out_count"),
                                 unreachable=data.get("unreachable_count") or 0)
 

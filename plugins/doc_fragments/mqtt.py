@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Doc fragment infoscreen.fleet.mqtt: the controller's broker connection options."""
 
 
@@ -42,4 +43,3 @@ options:
 requirements:
   - paho-mqtt >= 2.1 on the controller
 """
-

@@ -1,4 +1,5 @@
 # -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """SNMP connection and credential options shared by the PoE plugins (infoscreen.fleet.snmp)."""
 
 from __future__ import absolute_import, division, print_function

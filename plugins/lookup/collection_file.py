@@ -1,8 +1,9 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Lookup plugin infoscreen.fleet.collection_file: paths inside the installed collection."""
 
 DOCUMENTATION = r"""
 name: collection_file
-author: infoscreen-fleet developers
+author: infoscreen-fleet maintainers (!UNKNOWN)
 version_added: 0.1.0
 short_description: Absolute path of a file or folder shipped in the infoscreen.fleet collection
 description:

@@ -1,8 +1,9 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Lookup plugin infoscreen.fleet.ledger: query the controller's command ledger."""
 
 DOCUMENTATION = r"""
 name: ledger
-author: infoscreen-fleet developers
+author: infoscreen-fleet maintainers (!UNKNOWN)
 version_added: 0.1.0
 short_description: Query the controller's lifecycle command ledger
 description:

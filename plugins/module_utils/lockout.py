@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Safety lockout rules for reboot-class commands, as pure functions.
 
 The rules (docs/design.md, "Lockout rules"): at most ``limit`` reboot-class commands per client in any rolling

@@ -1,4 +1,5 @@
 # -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """query / on / off / cycle of one PoE port, with the guarantees operators rely on:
 
 - after any "off" that may have reached the switch, the port is switched back on on every
@@ -342,7 +343,7 @@ def run_port_action(controller, intent_dir, switch_key, state, *, check_mode=Fal
                         controller.restore_power(verify_timeout)
                         result["changed"] = True
                     intent.clear()
-                    before_after_heal, _ = controller.wait_delivering(verify_timeout)
+                    before_after_heal = controller.wait_delivering(verify_timeout)[0]
                     if state == "query":
                         result["after"] = before_after_heal.as_dict()
                 else:

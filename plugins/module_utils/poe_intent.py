@@ -1,4 +1,5 @@
 # -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Persistent "port may be dark" markers on the controller, one per (switch, group, port).
 
 The switch part of the key is its resolved address (resolve_switch), so runs that spell one

@@ -1,4 +1,5 @@
 # -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A PoE cycle as a reboot-class step in the controller's ledger (action ``poe_cycle``).
 
 The lockout is checked and the step recorded in one transaction before the switch is
@@ -56,7 +57,7 @@ class LedgerStep:
             raise PoeLockout(
                 "%s: the PoE cycle for client %s (%s) is blocked by the safety lockout (%s: %s); eligible at %s. "
                 "Nothing was written to the switch." % (where, self.host or "?", self.client_uuid, decision.code,
-                                                     decision.message, iso(decision.eligible_at)))
+                                                        decision.message, iso(decision.eligible_at)))
         return row
 
     def transition(self, state, detail=None, **fields):

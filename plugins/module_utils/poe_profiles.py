@@ -1,4 +1,5 @@
 # -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Vendor profiles: which object switches PoE power on a port and what its values mean.
 
 Both profiles verify with RFC 3621 pethPsePortDetectionStatus; they differ in the object

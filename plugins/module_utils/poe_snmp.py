@@ -1,4 +1,5 @@
 # -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """SNMP access for the PoE tools: credentials, a small synchronous GET/SET session on top of
 the pysnmp 7 asyncio API, and SNMP failures turned into errors an operator can act on.
 
@@ -217,12 +218,12 @@ class SnmpSession:
     def get(self, named_oids):
         """named_oids: [(name, oid)]. Returns {name: pyasn1 value}; missing instances raise."""
         try:
-            result = self._run(self._get([oid for _, oid in named_oids]))
+            result = self._run(self._get([oid for _name, oid in named_oids]))
         except OSError as exc:  # e.g. the switch name does not resolve
             raise SnmpRequestError("cannot reach switch %s: %s" % (self.label, exc)) from exc
         binds = self._check(result, named_oids, "GET")
         values = {}
-        for (name, oid), (_, value) in zip(named_oids, binds):
+        for (name, oid), (_bound_oid, value) in zip(named_oids, binds):
             if _is_missing(value):
                 raise SnmpNoSuchPort(
                     "switch %s has no %s (%s): %s. Check the PSE group and port (infoscreen_poe_group / "

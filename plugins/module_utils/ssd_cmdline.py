@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Token-exact parsing and editing of a Raspberry Pi ``cmdline.txt``.
 
 The firmware passes only the first line of cmdline.txt to the kernel, so a second

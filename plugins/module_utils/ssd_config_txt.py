@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Parsing and minimal editing of a Raspberry Pi ``config.txt`` (and rpi-eeprom-config output).
 
 Both files are ``key=value`` lines grouped by ``[filter]`` sections. We accept only lines

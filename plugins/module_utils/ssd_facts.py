@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Facts about a Pi's boot SSD, read from configurable roots so tests can use fixture trees.
 
 ``gather(paths, kernel_log_text, eeprom_text)`` reads sysfs, procfs, /dev and the boot

@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """File helpers shared by the pi_cmdline and pi_config_txt modules: strict read, atomic write."""
 
 from __future__ import absolute_import, division, print_function

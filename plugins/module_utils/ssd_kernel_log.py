@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Evidence of USB-SATA trouble in kernel log text (``dmesg`` output or kern.log).
 
 A line counts as evidence *for the boot bridge* only when it names that bridge: its disk
@@ -23,7 +24,7 @@ PATTERNS = (
     ("usb_disconnect", re.compile(r"usb [\d.-]+: USB disconnect")),
     ("usb_reset", re.compile(r"usb [\d.-]+: reset (?:high|full|low|super|SuperSpeed)[\w ]*USB device number")),
 )
-KINDS = tuple(kind for kind, _ in PATTERNS)
+KINDS = tuple(kind for kind, _pattern in PATTERNS)
 UAS_KINDS = ("uas_abort", "uas_reset")
 _NEW_DEVICE = re.compile(r"usb ([\d.-]+): New USB device found, idVendor=([0-9a-fA-F]{4}), idProduct=([0-9a-fA-F]{4})")
 _TIMESTAMP = re.compile(r"^\s*\[\s*[\d.]+\]\s*")

@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Tuning rules for Pi 5 USB-SATA boot SSDs, as pure functions over facts.
 
 Each rule returns plain data saying what it proposes and why; applying anything is the

@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Versioned SSD profile state: per-version backups, the applied-version fact, rollback.
 
 Layout under ``state_dir``::

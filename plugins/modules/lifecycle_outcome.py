@@ -1,9 +1,9 @@
-#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Documentation of the action plugin infoscreen.fleet.lifecycle_outcome (runs on the controller)."""
 
 DOCUMENTATION = r"""
 module: lifecycle_outcome
-author: infoscreen-fleet developers
+author: infoscreen-fleet maintainers (!UNKNOWN)
 version_added: 0.1.0
 short_description: Turn this host's result of a lifecycle wave into a per-host ok or failure
 description:
@@ -163,14 +163,3 @@ ladder:
         With C(stop), a machine-readable cause (for example C(broker_unreachable), C(blocked), C(step_failed)).
       type: str
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    module = AnsibleModule(argument_spec={}, bypass_checks=True)
-    module.fail_json(msg="infoscreen.fleet.lifecycle_outcome runs on the controller as an action plugin")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,9 +1,9 @@
-#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Documentation of the action plugin infoscreen.fleet.lifecycle_wave (runs on the controller)."""
 
 DOCUMENTATION = r"""
 module: lifecycle_wave
-author: infoscreen-fleet developers
+author: infoscreen-fleet maintainers (!UNKNOWN)
 version_added: 0.1.0
 short_description: Send a lifecycle command to a wave of signage clients over one MQTT connection
 description:
@@ -259,14 +259,3 @@ request_key:
   returned: always
   type: str
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    module = AnsibleModule(argument_spec={}, bypass_checks=True)
-    module.fail_json(msg="infoscreen.fleet.lifecycle_wave runs on the controller as an action plugin")
-
-
-if __name__ == "__main__":
-    main()

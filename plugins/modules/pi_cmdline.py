@@ -40,7 +40,7 @@ options:
     type: bool
     default: true
 author:
-  - infoscreen-fleet developers
+  - infoscreen-fleet maintainers (!UNKNOWN)
 notes:
   - Supports check mode and diff mode.
   - A changed command line takes effect only after a reboot; the module never reboots.
@@ -69,7 +69,7 @@ before:
   elements: str
   sample: ["console=tty1", "root=PARTUUID=4e639091-02", "rootwait"]
 after:
-  description: Tokens after the edit (equal to O(before) when unchanged).
+  description: Tokens after the edit (equal to RV(before) when unchanged).
   returned: success
   type: list
   elements: str

@@ -36,7 +36,7 @@ options:
     type: bool
     default: true
 author:
-  - infoscreen-fleet developers
+  - infoscreen-fleet maintainers (!UNKNOWN)
 notes:
   - Supports check mode and diff mode. Takes effect after a reboot; the module never reboots.
 seealso:

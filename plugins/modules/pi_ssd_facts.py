@@ -96,7 +96,7 @@ options:
     description: The systemd DefaultTimeoutStopSec the profile applies, so proposals can name it.
     type: int
 author:
-  - infoscreen-fleet developers
+  - infoscreen-fleet maintainers (!UNKNOWN)
 notes:
   - Read-only; supports check mode.
   - Kernel-log lines count for the boot bridge only when they name its disk, USB port or SCSI host.

@@ -62,7 +62,7 @@ options:
     type: dict
     default: {}
 author:
-  - infoscreen-fleet developers
+  - infoscreen-fleet maintainers (!UNKNOWN)
 notes:
   - Supports check mode. Never reboots.
 seealso:

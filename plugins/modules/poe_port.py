@@ -1,5 +1,6 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Query, switch or power-cycle one PoE port over SNMP (RFC 3621 / Cisco)."""
 
 from __future__ import absolute_import, division, print_function
@@ -26,7 +27,7 @@ description:
     the same O(intent_dir).
   - Check mode reads the port and reports what would change; it never writes.
 version_added: "1.0.0"
-author: infoscreen-fleet maintainers
+author: infoscreen-fleet maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - infoscreen.fleet.snmp
   - infoscreen.fleet.ledger

@@ -1,9 +1,9 @@
-#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Documentation of the action plugin infoscreen.fleet.recover_health (runs on the controller)."""
 
 DOCUMENTATION = r"""
 module: recover_health
-author: infoscreen-fleet developers
+author: infoscreen-fleet maintainers (!UNKNOWN)
 version_added: 0.1.0
 short_description: Read signage clients' health over MQTT to decide who needs recovery, or wait for them to return
 description:

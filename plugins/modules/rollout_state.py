@@ -1,9 +1,9 @@
-#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Documentation of the action plugin infoscreen.fleet.rollout_state (runs on the controller)."""
 
 DOCUMENTATION = r"""
 module: rollout_state
-author: infoscreen-fleet developers
+author: infoscreen-fleet maintainers (!UNKNOWN)
 version_added: 0.2.0
 short_description: Keep a rollout's pre-rollout releases in a state file that survives interruption
 description:
@@ -89,14 +89,3 @@ resumed:
   returned: op=begin
   type: bool
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    module = AnsibleModule(argument_spec={}, bypass_checks=True)
-    module.fail_json(msg="infoscreen.fleet.rollout_state runs on the controller as an action plugin")
-
-
-if __name__ == "__main__":
-    main()

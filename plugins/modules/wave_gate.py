@@ -1,9 +1,9 @@
-#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Documentation of the action plugin infoscreen.fleet.wave_gate (runs on the controller)."""
 
 DOCUMENTATION = r"""
 module: wave_gate
-author: infoscreen-fleet developers
+author: infoscreen-fleet maintainers (!UNKNOWN)
 version_added: 0.1.0
 short_description: Decide whether the remaining waves of a rollout may run
 description:
@@ -110,14 +110,3 @@ wave_id:
   returned: always
   type: str
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    module = AnsibleModule(argument_spec={}, bypass_checks=True)
-    module.fail_json(msg="infoscreen.fleet.wave_gate runs on the controller as an action plugin")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,9 +1,9 @@
-#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Documentation of the action plugin infoscreen.fleet.wave_plan (runs on the controller)."""
 
 DOCUMENTATION = r"""
 module: wave_plan
-author: infoscreen-fleet developers
+author: infoscreen-fleet maintainers (!UNKNOWN)
 version_added: 0.2.0
 short_description: Check the rollout options and plan the waves before any client is touched
 description:
@@ -94,14 +94,3 @@ first_wave:
   returned: success
   type: int
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    module = AnsibleModule(argument_spec={}, bypass_checks=True)
-    module.fail_json(msg="infoscreen.fleet.wave_plan runs on the controller as an action plugin")
-
-
-if __name__ == "__main__":
-    main()

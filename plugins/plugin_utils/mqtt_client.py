@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """One place for the controller's MQTT connection options and paho client construction.
 
 Every controller plugin that talks to the broker takes the options of the doc fragment

@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Client health as the controller sees it over MQTT, for the recover playbook.
 
 One MQTT connection listens to the heartbeat, health and (retained) service_failed topics of
@@ -93,7 +94,7 @@ def assess(seen, listened_s, max_heartbeat_age_s):
         reasons.append("silent: no heartbeat or health for %.0f s" % listened_s)
     elif seen["heartbeat_age_s"] is not None and seen["heartbeat_age_s"] > max_heartbeat_age_s:
         reasons.append("silent: last heartbeat %.0f s ago (limit %.0f s)" % (seen["heartbeat_age_s"],
-                                                                          max_heartbeat_age_s))
+                                                                             max_heartbeat_age_s))
     if seen["app_state"] in BAD_APP_STATES:
         reasons.append("app_state %s" % seen["app_state"])
     failed = seen["service_failed"]

@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Judge one step of the recover.yml ladder (restart_app, reboot_host) for one host.
 
 "Never escalate on what was not sent": a step counts as tried-and-did-not-help only when its

@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Rollout report as ONE self-contained HTML page (inline CSS and SVG, no network resources).
 
 ``render_html(summary)`` is a pure function: summary data in, HTML string out. The

@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Rollout state that survives interruption: one JSON file per rollout, beside the ledger.
 
 Why a file of its own: the release each client ran BEFORE the rollout must be known for a

@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pure functions that summarise lifecycle waves: counts, the wave gate, the rollout report.
 
 Used by the wave driver, the wave_gate action and the rollout_report callback (and meant for

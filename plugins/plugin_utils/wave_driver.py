@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Drive one wave of lifecycle commands over ONE MQTT connection.
 
 Why one connection: a per-host Ansible task costs ~0.2 s before it does anything, so 1,000
@@ -112,9 +113,9 @@ class WaveRun:
                                                         window_s=opts.lockout_window_s, cooldown_s=opts.cooldown_s)
                 if not decision.allowed and not opts.override_reason:
                     self.results[host] = not_executed(host, client_uuid, opts.action, "blocked",
-                                                       error_code=decision.code,
-                                                       error_message=decision.message,
-                                                       eligible_at=iso(decision.eligible_at))
+                                                      error_code=decision.code,
+                                                      error_message=decision.message,
+                                                      eligible_at=iso(decision.eligible_at))
                 else:
                     self.results[host] = not_executed(
                         host, client_uuid, opts.action, "not_sent", command_id=payload["command_id"],
@@ -166,8 +167,8 @@ class WaveRun:
         for host, message in errors.items():
             client_uuid = dict(self.hosts).get(host)
             self.results[host] = not_executed(host, client_uuid if isinstance(client_uuid, str) else None,
-                                               opts.action, "failed", error_code="invalid_inventory",
-                                               error_message=message)
+                                              opts.action, "failed", error_code="invalid_inventory",
+                                              error_message=message)
         number = self.ledger.start_wave(self.wave_id, opts.rollout_id or self.wave_id, opts.action,
                                         check_mode=opts.check_mode, now=clock.wall0)
         self.number = number
@@ -265,7 +266,7 @@ class WaveRun:
         # Let paho's network thread push every command out (it holds at most 20 in flight)
         # before this thread starts validating acks: both need the GIL. Acks arriving
         # meanwhile wait in the queue with their arrival times, so nothing is lost or skewed.
-        expected = sum(2 if opts.transitional_topic else 1 for _ in to_publish)
+        expected = sum(2 if opts.transitional_topic else 1 for _tracker in to_publish)
         settle = time.monotonic() + 10.0
         while events.pubacks < expected and time.monotonic() < settle:
             time.sleep(0.005)
@@ -273,7 +274,7 @@ class WaveRun:
         pending_ledger = []
         next_flush = time.monotonic() + 0.5
         next_progress = time.monotonic() + opts.progress_interval_s
-        open_trackers = {t.command_id: t for t, _ in to_publish if not t.terminal}
+        open_trackers = {t.command_id: t for t, _payload in to_publish if not t.terminal}
         next_scan = 0.0
         while open_trackers:
             # Drain every queued event first: with 1,000 clients thousands of acks arrive in a

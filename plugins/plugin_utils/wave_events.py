@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The wave's MQTT session callbacks: paho calls them in its own thread, they only record the
 connection state and put events on a queue that the wave driver's thread consumes."""
 

@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What a wave is asked to do, checked before anything is sent: the wave options, the
 inventory check (every host needs its own valid client_uuid) and the result row of a host
 whose command was never executed."""

@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Contract v1 of infoscreen-fleet: schemas, topics and payload builders.
 
 This package is the one home of the MQTT contract. The controller plugins import it as

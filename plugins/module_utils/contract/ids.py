@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one UUID rule of contract v1: client ids and command ids are 8-4-4-4-12 hex digits.
 
 Topics, payload validation, the broker accounts and the controller all check ids with this

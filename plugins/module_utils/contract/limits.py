@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Input limits of contract v1 beyond what the JSON Schemas can say, in one place.
 
 Both sides use them: the agent checks its configured strings at start and in

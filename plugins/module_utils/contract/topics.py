@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """MQTT topic names of contract v1 (canonical and transitional)."""
 
 from .ids import UUID_RE

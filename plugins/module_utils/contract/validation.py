@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Load the contract's JSON Schema files and validate payloads with readable messages."""
 
 import json
