@@ -14,7 +14,10 @@ description:
   - Plans the waves from the hosts the play really targets (C(--limit) applied). Group waves keep the
     limited members of each group (a later group without a host in the limit is skipped and named; a
     first wave without one is refused), batch sizes are cut from the limited hosts.
+  - Waves may also grow, C({start, factor, max}) (start and max a count or a percentage, factor above 1).
   - Returns exact batch sizes for the play's C(serial), so Ansible never sees a percentage or a zero.
+  - The bulk guard (O(bulk_max_hosts), O(bulk_max_pct), O(bulk_confirm)) and every targeted host's maintenance
+    windows (O(windows_var)) are checked here too. See docs/policy.md.
   - Fails with a message that names the option and says that nothing was changed.
 options:
   waves:
@@ -43,6 +46,58 @@ options:
     description: The gate's minimum executed count to check, an integer of at least 1 and at most the first wave.
     type: raw
     default: 1
+  unlimited_hosts:
+    description:
+      - The hosts the run would target without C(--limit), for the bulk guard (a limit that leaves all of them is
+        no limit). Defaults to the wave groups (group waves) or the O(target) group.
+    type: list
+    elements: str
+  limit:
+    description: The C(--limit) of the run. Defaults to C(ansible_limit).
+    type: str
+  fleet_group:
+    description: The inventory group that is the whole fleet, for the share of the bulk guard.
+    type: str
+    default: infoscreen_clients
+  bulk_max_hosts:
+    description:
+      - Bulk guard. A run without C(--limit) that targets more hosts than this needs O(bulk_confirm).
+    type: raw
+    default: 10
+  bulk_max_pct:
+    description:
+      - Bulk guard. A run without C(--limit) that targets more than this share (0 to 100) of O(fleet_group)
+        needs O(bulk_confirm). Unset, the share is not checked.
+    type: raw
+  bulk_confirm:
+    description:
+      - The number of hosts the run targets (the refusal and check mode show it). Any other number is refused,
+        also where no confirmation is needed, so a stale confirmation cannot approve another run.
+      - Check mode never refuses a missing confirmation; it shows the count.
+    type: raw
+  windows_var:
+    description:
+      - The host variable with each client's maintenance windows (list of C({days, start, end, tz})); every
+        targeted host's windows are checked here, before anything is sent. See docs/policy.md.
+    type: str
+    default: infoscreen_maintenance_windows
+  window_policy:
+    description: The wave policy for clients outside their windows, checked here (see infoscreen.fleet.lifecycle_wave).
+    type: str
+    default: skip
+    choices: [skip, wait]
+  window_max_wait_s:
+    description: The longest a wave waits for a window with O(window_policy=wait), checked here (not negative).
+    type: float
+    default: 3600.0
+  window_override_reason:
+    description: Checked to be non-empty when given; the plan says which hosts it lets through outside their windows.
+    type: str
+  window_now:
+    description:
+      - Drills and tests only. Judge the windows at this RFC 3339 time (with an offset) instead of the controller
+        clock; the plan says so.
+    type: str
 attributes:
   check_mode:
     support: full
@@ -93,4 +148,12 @@ first_wave:
   description: Number of hosts in the first wave.
   returned: success
   type: int
+bulk:
+  description: The bulk guard's verdict (targeted, fleet, share_pct, limited, needed, confirmed, msg).
+  returned: success
+  type: dict
+windows:
+  description: How many targeted hosts have maintenance windows (restricted) and which are outside them now (outside_now).
+  returned: success
+  type: dict
 """
