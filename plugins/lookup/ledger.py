@@ -16,6 +16,8 @@ description:
     controller left non-terminal become C(expired) (never accepted) or C(timed_out) with error
     code C(controller_interrupted) once past their deadline, and waves it left open are closed
     with a reason. A ledger that does not exist yet reads as empty and is not created.
+  - With O(migrate=true) it applies the ledger's missing schema migrations instead and returns
+    one report (playbooks/ledger_migrate.yml); the first write does the same on its own.
 options:
   _terms:
     description: Not used.
@@ -49,13 +51,24 @@ options:
     default: 100
   ledger:
     description:
-      - Path of the ledger. Falls back to E(INFOSCREEN_LEDGER), then the default path
-        C(~/.local/state/infoscreen-fleet/ledger.sqlite3).
-    type: path
+      - Path of the ledger (SQLite), or a C(postgresql://) URL of a shared PostgreSQL ledger
+        (credentials from the URL, the libpq environment such as E(PGPASSWORD), or a service /
+        pgpass file; the password is never shown). Falls back to E(INFOSCREEN_LEDGER), then the
+        default path C(~/.local/state/infoscreen-fleet/ledger.sqlite3).
+    type: str
     env:
       - name: INFOSCREEN_LEDGER
+  migrate:
+    description:
+      - Apply the ledger's missing schema migrations (creating it if needed) and return one
+        report C({ledger, backend, from_version, to_version, applied, history}) instead of commands.
+    type: bool
+    default: false
 notes:
   - Runs on the controller. Use C(query) (or C(wantlist=true)) to always get a list.
+  - A PostgreSQL ledger needs the Python package psycopg (3) on the controller.
+requirements:
+  - psycopg >= 3 (only for a PostgreSQL ledger)
 """
 
 EXAMPLES = r"""
@@ -145,6 +158,12 @@ class LookupModule(LookupBase):
         self.set_options(var_options=variables, direct=kwargs)
         try:
             with Ledger(self.get_option("ledger")) as ledger:
+                if self.get_option("migrate"):
+                    if (variables or {}).get("ansible_check_mode"):
+                        return [{"ledger": ledger.path, "backend": ledger.backend,
+                                 "from_version": ledger.schema_version(), "to_version": None, "applied": [],
+                                 "history": [], "check_mode": True}]
+                    return [ledger.migrate()]
                 if not (variables or {}).get("ansible_check_mode"):
                     # What an interrupted controller left open becomes terminal before it is
                     # reported (check mode writes nothing, so it shows the rows as they are).

@@ -408,6 +408,7 @@ class Ledger:
         """Is there a ledger to read (a PostgreSQL database always is; its tables may not be)?"""
         return self.backend == "postgresql" or self._db is not None or os.path.exists(self.path)
 
+    @_guarded("read")
     def schema_version(self):
         """The schema version of the ledger as stored (0: not created yet)."""
         if self.backend == "postgresql":

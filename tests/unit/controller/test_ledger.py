@@ -1,6 +1,10 @@
-"""The SQLite ledger: lockout across plays, overrides, retries, queries, two writers at once;
+"""The ledger: lockout across plays, overrides, retries, queries, two writers at once;
 faults (issue 12): database errors as LedgerError, bounded wait for a locked ledger, deferred
-transitions, the sweep of what interrupted controllers left open, check mode writing nothing."""
+transitions, the sweep of what interrupted controllers left open, check mode writing nothing.
+
+Tests marked ``BOTH`` run on SQLite and on PostgreSQL (a database of the session's throwaway
+cluster, tests/fixtures/postgres.py); the lock-holder tests are SQLite's own (PostgreSQL's
+faults: test_ledger_postgres.py)."""
 
 import multiprocessing
 import os
@@ -26,6 +30,24 @@ OTHER = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 NOW = 1_800_000_000.0
 
 
+@pytest.fixture
+def ledger(request, ledger_path):
+    """The ledger of tests/fixtures/controller.py, or with ``BOTH`` a PostgreSQL one too."""
+    spec = str(ledger_path)
+    if getattr(request, "param", "sqlite") == "postgresql":
+        spec = request.getfixturevalue("pg_ledger_url")
+    with Ledger(spec) as opened:
+        yield opened
+
+
+BOTH = pytest.mark.parametrize("ledger", ["sqlite", "postgresql"], indirect=True)
+
+
+def spec_of(ledger):
+    """What another process opens to reach the same ledger (the URL with its password)."""
+    return ledger._url or ledger.path
+
+
 def _reboot(ledger, at, client=CLIENT, **kwargs):
     row, decision = ledger.reserve(client, "reboot_host", host="lobby-01", now=at, expires_at=at + 240, **kwargs)
     if row["state"] == "queued":
@@ -33,6 +55,7 @@ def _reboot(ledger, at, client=CLIENT, **kwargs):
     return row, decision
 
 
+@BOTH
 def test_fourth_reboot_class_command_in_15_min_is_blocked_then_allowed(ledger):
     for offset in (0, 100, 200):
         row, _unused = _reboot(ledger, NOW + offset)
@@ -46,6 +69,7 @@ def test_fourth_reboot_class_command_in_15_min_is_blocked_then_allowed(ledger):
     assert row["state"] == "queued"
 
 
+@BOTH
 def test_blocked_commands_do_not_count_and_other_clients_are_independent(ledger):
     for offset in (0, 1, 2):
         _reboot(ledger, NOW + offset)
@@ -56,6 +80,7 @@ def test_blocked_commands_do_not_count_and_other_clients_are_independent(ledger)
     assert ledger.reserve(CLIENT, "reboot_host", now=NOW + 900.5)[0]["state"] == "queued"
 
 
+@BOTH
 def test_override_lets_it_through_and_is_logged(ledger):
     for offset in (0, 1, 2):
         _reboot(ledger, NOW + offset)
@@ -72,6 +97,7 @@ def test_override_lets_it_through_and_is_logged(ledger):
         ledger.reserve(CLIENT, "reboot_host", now=NOW + 11, override_reason="  ")
 
 
+@BOTH
 def test_cooldown_after_failed_command(ledger):
     row, _unused = ledger.reserve(CLIENT, "reboot_host", now=NOW, expires_at=NOW + 240)
     ledger.record_transition(row["command_id"], "timed_out", at=NOW + 180)
@@ -82,12 +108,14 @@ def test_cooldown_after_failed_command(ledger):
     assert ledger.reserve(CLIENT, "reboot_host", now=NOW + 241)[0]["state"] == "queued"
 
 
+@BOTH
 def test_in_flight_command_blocks_a_second_play(ledger):
     ledger.reserve(CLIENT, "reboot_host", now=NOW, expires_at=NOW + 240)
     row, decision = ledger.reserve(CLIENT, "shutdown_host", now=NOW + 5)
     assert (row["state"], decision.code, decision.eligible_at) == ("blocked", "in_flight", NOW + 240)
 
 
+@BOTH
 def test_transitions_and_queries(ledger):
     row, _unused = ledger.reserve(CLIENT, "reboot_host", host="lobby-01", now=NOW, expires_at=NOW + 240, wave_id="w1")
     ledger.record_transitions([
@@ -113,6 +141,7 @@ def test_transitions_and_queries(ledger):
         ledger.record_transition(row["command_id"], None, bogus=1)
 
 
+@BOTH
 def test_retry_finds_the_same_command_within_validity(ledger):
     row, _unused = ledger.reserve(CLIENT, "reboot_host", now=NOW, expires_at=NOW + 240, request_key="task:abc")
     assert ledger.find_reusable("task:abc", CLIENT, "reboot_host", now=NOW + 100)["command_id"] == row["command_id"]
@@ -121,6 +150,7 @@ def test_retry_finds_the_same_command_within_validity(ledger):
     assert ledger.find_reusable("task:abc", OTHER, "reboot_host", now=NOW + 100) is None
 
 
+@BOTH
 def test_record_step_for_poe(ledger):
     command_id = ledger.record_step(CLIENT, "poe_cycle", "execution_started", host="lobby-01", at=NOW,
                                     detail="port off")
@@ -130,6 +160,7 @@ def test_record_step_for_poe(ledger):
     assert [t["state"] for t in entry["transitions"]] == ["queued", "execution_started", "completed"]
 
 
+@BOTH
 def test_waves_are_numbered_per_rollout(ledger):
     assert ledger.start_wave("a", "rollout-1", "reboot_host", now=NOW) == 1
     assert ledger.start_wave("b", "rollout-1", "reboot_host", now=NOW) == 2
@@ -172,18 +203,21 @@ def _reserve_many(path, start, count, queue):
     queue.put(allowed)
 
 
-def test_two_plays_at_once_cannot_both_slip_under_the_limit(ledger_path):
-    Ledger(str(ledger_path)).close()
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_plays_at_once_cannot_both_slip_under_the_limit(ledger_path, backend, request):
+    spec = str(ledger_path) if backend == "sqlite" else request.getfixturevalue("pg_ledger_url")
+    with Ledger(spec) as first:
+        first.migrate()
     ctx = multiprocessing.get_context("fork")
     start, queue = ctx.Event(), ctx.Queue()
-    workers = [ctx.Process(target=_reserve_many, args=(str(ledger_path), start, 10, queue)) for _unused in range(4)]
+    workers = [ctx.Process(target=_reserve_many, args=(spec, start, 10, queue)) for _unused in range(4)]
     for worker in workers:
         worker.start()
     start.set()
     for worker in workers:
         worker.join(30)
     assert sum(queue.get(timeout=5) for _unused in workers) == 3
-    with Ledger(str(ledger_path)) as opened:
+    with Ledger(spec) as opened:
         states = [c["state"] for c in opened.commands(client_uuid=CLIENT, limit=100, with_transitions=False)]
     assert states.count("queued") == 3
     assert states.count("blocked") == 37
@@ -311,6 +345,7 @@ def test_bad_wait_setting_is_refused(monkeypatch, tmp_path):
         Ledger(str(tmp_path / "l.sqlite3"))
 
 
+@BOTH
 def test_sweep_makes_stale_commands_terminal_and_leaves_live_ones_alone(ledger):
     """Past deadline + grace: never accepted -> expired; accepted or started -> timed_out with
     controller_interrupted. A command before its deadline, or a terminal one, is untouched."""
@@ -337,13 +372,14 @@ def test_sweep_makes_stale_commands_terminal_and_leaves_live_ones_alone(ledger):
     assert found["started"]["transitions"][-1]["at_epoch"] == NOW + 240 + SWEEP_GRACE_S + 1
 
 
-def test_sweep_closes_waves_whose_controller_is_gone_but_not_live_ones(ledger, ledger_path):
+@BOTH
+def test_sweep_closes_waves_whose_controller_is_gone_but_not_live_ones(ledger):
     """An open wave whose commands are all terminal is closed with a reason once its controller
     process is gone; a wave of a live process stays open."""
     ctx = multiprocessing.get_context("fork")
 
     def start_in_child(wave_id):
-        with Ledger(str(ledger_path)) as child:
+        with Ledger(spec_of(ledger)) as child:
             child.start_wave(wave_id, "r", "reboot_host", now=NOW)
 
     child = ctx.Process(target=start_in_child, args=("dead",))
@@ -356,6 +392,7 @@ def test_sweep_closes_waves_whose_controller_is_gone_but_not_live_ones(ledger, l
     assert ledger.wave("alive")["finished_at"] is None
 
 
+@BOTH
 def test_start_wave_sweeps(ledger):
     row, _unused = ledger.reserve(CLIENT, "reboot_host", now=NOW, expires_at=NOW + 240)
     ledger.record_transition(row["command_id"], "published", at=NOW + 1)
