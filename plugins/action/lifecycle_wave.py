@@ -12,6 +12,10 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import ENV_LEDGER, Ledger, LedgerError
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.command_tracker import (
+    DEFAULT_STABILITY_S,
+    DEFAULT_STABILITY_TIMEOUT_S,
+)
 from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client import (
     MQTT_ARGUMENT_SPEC,
     connection_summary,
@@ -20,6 +24,8 @@ from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client impor
 from ansible_collections.infoscreen.fleet.plugins.plugin_utils.wave_driver import WaveOptions, run_wave
 
 display = Display()
+# Per-host "really back" window (inventory), used when the task does not set stability_s.
+STABILITY_VAR = "infoscreen_stability_s"
 
 ARGUMENT_SPEC = {
     "command": {"type": "str", "required": True, "choices": list(contract.ACTIONS)},
@@ -41,6 +47,8 @@ ARGUMENT_SPEC = {
     "connect_timeout_s": {"type": "float", "default": 15.0},
     "progress_interval_s": {"type": "float", "default": 5.0},
     "reannounce_s": {"type": "float", "default": 15.0},
+    "stability_s": {"type": "float"},
+    "stability_timeout_s": {"type": "float", "default": DEFAULT_STABILITY_TIMEOUT_S},
     "rollout_id": {"type": "str"},
     "ledger": {"type": "path", "fallback": (env_fallback, [ENV_LEDGER])},
     **MQTT_ARGUMENT_SPEC,
@@ -74,6 +82,13 @@ class ActionModule(ActionBase):
         # Retry safety: the request key is stable across retries of this task in this run
         # (task uuid) or across runs when the operator passes request_id.
         request_key = f"request:{args['request_id']}" if args["request_id"] else f"task:{self._task._uuid}"
+        host_stability = {} if args["stability_s"] is not None else {
+            host: self._stability_of(task_vars, host) for host in [*hosts, *absent_names]}
+        too_long = sorted(host for host, seconds in host_stability.items() if seconds > args["stability_timeout_s"])
+        if too_long:
+            raise AnsibleActionFail(f"{STABILITY_VAR} of {', '.join(too_long)} is above stability_timeout_s "
+                                    f"({args['stability_timeout_s']:g}): the window could never be reached; raise "
+                                    "stability_timeout_s or shorten the window")
         options = WaveOptions(
             args["command"], validity_s=args["validity_s"], timeout_s=args["timeout_s"],
             transitional_topic=args["transitional_topic"], requested_by=args["requested_by"], reason=args["reason"],
@@ -83,7 +98,9 @@ class ActionModule(ActionBase):
             reconnect_ceiling_s=args["reconnect_ceiling_s"], connect_timeout_s=args["connect_timeout_s"],
             progress_interval_s=args["progress_interval_s"], check_mode=bool(self._task.check_mode or
                                                                              self._play_context.check_mode),
-            rollout_id=rollout_id, reannounce_s=args["reannounce_s"])
+            rollout_id=rollout_id, reannounce_s=args["reannounce_s"],
+            stability_s=DEFAULT_STABILITY_S if args["stability_s"] is None else args["stability_s"],
+            stability_timeout_s=args["stability_timeout_s"], host_stability_s=host_stability)
         try:
             with Ledger(args["ledger"]) as ledger:
                 wave = run_wave(pairs, options, ledger, args, progress=display.display, warn=display.warning,
@@ -136,6 +153,40 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(f"cooldown_s must not be negative, got {args['cooldown_s']!r}")
         if args["reconnect_ceiling_s"] < args["reconnect_warn_s"]:
             raise AnsibleActionFail("reconnect_ceiling_s must not be below reconnect_warn_s")
+        if args["stability_s"] is not None and args["stability_s"] < 0:
+            raise AnsibleActionFail(f"stability_s must not be negative (0 = the agent's completed ack is enough), "
+                                    f"got {args['stability_s']!r}")
+        if args["stability_timeout_s"] is None or args["stability_timeout_s"] <= 0:
+            raise AnsibleActionFail("stability_timeout_s must be a positive number, got "
+                                    f"{args['stability_timeout_s']!r}")
+        if (args["stability_s"] or 0) > args["stability_timeout_s"]:
+            raise AnsibleActionFail(f"stability_timeout_s ({args['stability_timeout_s']:g}) must be at least "
+                                    f"stability_s ({args['stability_s']:g}): the window could never be reached")
+
+    def _stability_of(self, task_vars, host):
+        """The host's infoscreen_stability_s (inventory), else the default; refused when unusable."""
+        value = self._host_var(task_vars, host, STABILITY_VAR)
+        if value is None or value == "":
+            return DEFAULT_STABILITY_S
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if not 0 <= seconds <= 3600:
+            raise AnsibleActionFail(f"host {host}: {STABILITY_VAR} = {value!r} is not a number of seconds "
+                                    "between 0 and 3600; fix the inventory (0 disables the stability window)")
+        return seconds
+
+    def _host_var(self, task_vars, host, var_name):
+        hostvars = task_vars.get("hostvars") or {}
+        try:
+            value = hostvars[host].get(var_name)
+        except Exception:  # noqa: BLE001 - unknown host or an undefined template: not set
+            return None
+        try:
+            return self._templar.template(value) if value is not None else None
+        except Exception as exc:  # noqa: BLE001
+            raise AnsibleActionFail(f"host {host}: cannot template {var_name}: {exc}") from exc
 
     def _client_uuid(self, task_vars, host, var_name):
         hostvars = task_vars.get("hostvars") or {}

@@ -118,6 +118,25 @@ options:
         recovered without a second execution. V(0) disables it.
     type: float
     default: 15
+  stability_s:
+    description:
+      - "\"Really back\": for C(reboot_host) (and a C(shutdown_host) whose client is seen back on a new boot) the
+        agent's C(completed) ack only starts a stability phase; the client counts as completed when its health
+        reports of the new boot show the signage app C(running) over at least this many seconds of the client's
+        own uptime. An app reported crashed, going from running to stopped (flapping), a second boot, or no
+        such window within O(stability_timeout_s) ends C(failed) with error code C(app_not_stable), which counts
+        against the gate."
+      - The agent sends health every C(health_interval_s) (60 s by default), so completion comes with the first
+        report after the window.
+      - Default is each host's inventory variable C(infoscreen_stability_s), else 45. V(0) disables the phase
+        (the agent's C(completed) ack is enough, the behaviour before issue 18).
+    type: float
+  stability_timeout_s:
+    description:
+      - Seconds after the agent's C(completed) ack within which the stability window must be reached. Cover the
+        window plus one health interval of the agent.
+    type: float
+    default: 150
   rollout_id:
     description: Groups waves for numbering; default is the play's id, so the waves of one C(serial) play are 1, 2, ...
     type: str
@@ -135,7 +154,10 @@ notes:
   - Does not contact the managed hosts; only the broker.
   - Deadlines use a monotonic clock.
   - A reboot counts as completed only on the agent's C(completed) ack, which it sends after coming back with
-    a new boot id; the controller also records the boot ids it sees in heartbeats.
+    a new boot id, followed by the stability window (O(stability_s)); the controller also records the boot ids it
+    sees in heartbeats.
+  - A client that reports a local hold (health C(hold), see docs/agent.md) keeps an accepted command waiting; the
+    wave shows it as held and times it out only after the command's expiry plus O(timeout_s).
 seealso:
   - module: infoscreen.fleet.lifecycle_outcome
   - module: infoscreen.fleet.wave_gate
@@ -185,7 +207,7 @@ counts:
   type: dict
 stats:
   description: MQTT figures (published, republished, acks, duplicate_acks, invalid_acks, foreign_acks, reconnects,
-    heartbeats).
+    heartbeats, health).
   returned: always
   type: dict
 timing:
@@ -203,6 +225,18 @@ results:
     state:
       description: completed, failed, timed_out, expired, blocked, or not_sent (check mode).
       type: str
+    stability:
+      description:
+        - For commands with a stability phase, its judgement - C(window_s), C(verdict) (stable, crashed,
+          flapping, rebooted, not_running, waiting, not_stable), C(running_s), C(reports), C(boot_id),
+          C(app_states) (the last ones seen), C(stable_s) (seconds from the agent's ack to stable). Null otherwise.
+      type: dict
+    hold:
+      description: The local hold (C(owner), C(reason), C(since)) the client reported while the command waited, or null.
+      type: dict
+    held_s:
+      description: Seconds the command waited for the client's hold to clear, or null.
+      type: float
     ok:
       description: Whether the host did what was asked (completed within the reconnect ceiling).
       type: bool
@@ -230,7 +264,8 @@ results:
       type: str
     error_code:
       description: The agent's error code, or timeout, expired, lockout, cooldown, in_flight,
-        invalid_inventory, broker_unreachable, reconnect_ceiling_exceeded.
+        invalid_inventory, broker_unreachable, reconnect_ceiling_exceeded, app_not_stable (the app did not run for the
+        stability window after the reboot), busy (the agent's code when a local hold did not clear in time).
       type: str
     error_message:
       description: Readable error naming the host.

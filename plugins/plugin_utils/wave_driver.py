@@ -21,6 +21,8 @@ import uuid
 
 from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import LedgerError, iso
+from ansible_collections.infoscreen.fleet.plugins.module_utils.lockout import REBOOT_CLASS_ACTIONS
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils import maintenance_window as mw
 from ansible_collections.infoscreen.fleet.plugins.plugin_utils.command_tracker import (
     Clock,
     CommandTracker,
@@ -64,11 +66,92 @@ class WaveRun:
         self.trackers = {}
         self.by_command = {}
         self.stats = {"acks": 0, "duplicate_acks": 0, "invalid_acks": 0, "foreign_acks": 0, "reconnects": 0,
-                      "published": 0, "republished": 0, "heartbeats": 0}
+                      "published": 0, "republished": 0, "heartbeats": 0, "health": 0}
         self.timing = {}
         self._raw_acks_seen = {}
         self._budget_second = float("-inf")
         self._budget_left = 0
+        self._window_notes = {}
+        self.judged_now = self._window_clock()
+
+    # -- maintenance windows (docs/policy.md) ----------------------------------------------
+
+    def _window_clock(self):
+        """The time the windows are judged at: the controller clock, or window_now running on."""
+        opts = self.options
+        if opts.window_clock is not None:
+            return opts.window_clock
+        if opts.window_now is None:
+            return time.time
+        base, mono0 = float(opts.window_now), time.monotonic()
+        return lambda: base + (time.monotonic() - mono0)
+
+    def _window_verdict(self, host):
+        windows = self.options.windows.get(host)
+        if windows is None or self.options.action not in REBOOT_CLASS_ACTIONS:
+            return None
+        now = self.judged_now()
+        verdict = mw.judge(windows, now)
+        verdict["judged_at"] = now
+        verdict["windows"] = windows
+        return verdict
+
+    def _wait_for_windows(self, valid):
+        """Policy wait: sleep until the windows of the wave's outside clients open, for those
+        that open within window_max_wait_s (the others are blocked when the wave sends)."""
+        opts = self.options
+        now = self.judged_now()
+        opening = []
+        for host, _client_uuid in valid:
+            verdict = self._window_verdict(host)
+            if verdict is not None and not verdict["inside"] and verdict["eligible_at"] is not None \
+                    and verdict["eligible_at"] - now <= opts.window_max_wait_s:
+                opening.append(verdict["eligible_at"])
+        if not opening:
+            return 0.0
+        until = max(opening)
+        self.progress(f"wave: waiting {until - now:.0f} s for the maintenance windows of {len(opening)} host(s) "
+                      f"(until {iso(until)}; infoscreen_window_policy=wait, at most {opts.window_max_wait_s:g} s)")
+        sleep = opts.sleep or time.sleep
+        while self.judged_now() < until:
+            sleep(min(30.0, max(0.0, until - self.judged_now())))
+        self.timing["window_wait_s"] = round(until - now, 3)
+        return until - now
+
+    def _outside_window(self, host, client_uuid, now_wall):
+        """None when ``host`` may get its command now; else its blocked result (recorded in
+        the ledger, never published). An override or the allow policy sends it, logged."""
+        opts = self.options
+        verdict = self._window_verdict(host)
+        if verdict is None:
+            return None
+        if opts.window_now is not None:
+            self._window_notes.setdefault(host, {})["window_judged_at"] = iso(verdict["judged_at"])
+        if verdict["inside"]:
+            return None
+        windows_text = mw.describe(verdict["windows"])
+        if opts.window_override_reason or opts.window_policy == "allow":
+            why = (f"override: {opts.window_override_reason}" if opts.window_override_reason
+                   else "policy allow (recover.yml emergency step, docs/policy.md)")
+            self.warn(f"host {host}: outside its maintenance windows ({windows_text}) at "
+                      f"{iso(verdict['judged_at'])}; sent anyway, {why}")
+            self._window_notes.setdefault(host, {})["window_override"] = why
+            return None
+        eligible = verdict["eligible_at"]
+        message = (f"host {host}: blocked, outside its maintenance windows ({windows_text}) at "
+                   f"{iso(verdict['judged_at'])}; never sent; "
+                   + (f"eligible at {iso(eligible)}" if eligible is not None else "no window opens within 2 weeks"))
+        command_id = str(uuid.uuid4())
+        if not opts.check_mode:
+            row, _decision = self.ledger.reserve(
+                client_uuid, opts.action, host=host, command_id=command_id, wave_id=self.wave_id,
+                request_key=opts.request_key, requested_by=opts.requested_by, reason=opts.reason, now=now_wall,
+                check_lockout=False)
+            self.ledger.record_transition(row["command_id"], "blocked", at=now_wall, detail=message,
+                                          error_code=mw.OUTSIDE_CODE, error_message=message, eligible_at=eligible)
+        return not_executed(host, client_uuid, opts.action, "blocked", error_code=mw.OUTSIDE_CODE,
+                            error_message=message, command_id=command_id, eligible_at=iso(eligible),
+                            extra=self._window_notes.get(host))
 
     # -- preparation ----------------------------------------------------------------------
 
@@ -85,6 +168,12 @@ class WaveRun:
             reused = None
             if opts.request_key and not opts.check_mode:
                 reused = self.ledger.find_reusable(opts.request_key, client_uuid, opts.action, now=now_wall)
+            if not (reused is not None and reused["state"] == "completed"):
+                # Judged here, at the moment of sending; a retry whose command completed sends nothing.
+                blocked = self._outside_window(host, client_uuid, now_wall)
+                if blocked is not None:
+                    self.results[host] = blocked
+                    continue
             if reused is not None and reused["state"] != "failed":
                 # A retry of the same request: keep the command_id. Completed stays completed
                 # (nothing is sent); anything not known to be done is re-published unchanged,
@@ -95,7 +184,8 @@ class WaveRun:
                                          validity_s=reused["expires_at_epoch"] - now_wall, timeout_s=opts.timeout_s,
                                          reconnect_warn_s=opts.reconnect_warn_s,
                                          reconnect_ceiling_s=opts.reconnect_ceiling_s,
-                                         state=initial, reused=True)
+                                         state=initial, reused=True, stability_s=opts.stability_for(host),
+                                         stability_timeout_s=opts.stability_timeout_s)
                 if reused.get("reconnect_s") is not None:
                     tracker.state_mono["execution_started"] = start_mono - reused["reconnect_s"]
                     tracker.state_mono["completed"] = start_mono
@@ -128,7 +218,7 @@ class WaveRun:
                 payload=payload, requested_by=opts.requested_by, reason=opts.reason,
                 override_reason=opts.override_reason, now=contract.parse_ts(payload["issued_at"]).timestamp(),
                 # The sweep of another run leaves the command alone until this run stops waiting.
-                deadline_at=now_wall + max(opts.validity_s, opts.timeout_s),
+                deadline_at=now_wall + opts.wait_bound_s(),
                 limit=opts.lockout_limit, window_s=opts.lockout_window_s, cooldown_s=opts.cooldown_s)
             if row["state"] == "blocked":
                 self.results[host] = not_executed(
@@ -143,7 +233,9 @@ class WaveRun:
                                      start_mono=start_mono,
                                      validity_s=opts.validity_s, timeout_s=opts.timeout_s,
                                      reconnect_warn_s=opts.reconnect_warn_s,
-                                     reconnect_ceiling_s=opts.reconnect_ceiling_s)
+                                     reconnect_ceiling_s=opts.reconnect_ceiling_s,
+                                     stability_s=opts.stability_for(host),
+                                     stability_timeout_s=opts.stability_timeout_s)
             self.trackers[host] = tracker
             self.by_command[tracker.command_id] = tracker
             to_publish.append((tracker, payload))
@@ -174,6 +266,11 @@ class WaveRun:
         self.number = number
         client = None
         events = WaveEvents()
+        if opts.window_now is not None and opts.windows:
+            self.warn(f"maintenance windows judged at {iso(self.judged_now())} (infoscreen_wave_window_now, a drill "
+                      "or test option), not at the controller clock")
+        if valid and not opts.check_mode and opts.window_policy == "wait" and not opts.window_override_reason:
+            self._wait_for_windows(valid)
         if valid and not opts.check_mode:
             client = self._connect(events, clock)
             if client is None:
@@ -208,6 +305,7 @@ class WaveRun:
             # Executed means sent: the broker acknowledged the publish (or the client answered).
             # A command that never left the controller (broker gone before its PUBACK) was not tried.
             result["executed"] = any(t["state"] in SENT_STATES for t in result["transitions"])
+            result.update(self._window_notes.get(host) or {})
         for result in self.results.values():
             result["wave"] = number
             result["wave_id"] = self.wave_id
@@ -228,7 +326,8 @@ class WaveRun:
         except MqttConnectError as exc:
             events.last_error = str(exc)
             return None
-        client.user_data_set({"heartbeats": self.options.track_heartbeats})
+        # Health: the held phase and the stability phase ("really back") read it.
+        client.user_data_set({"heartbeats": self.options.track_heartbeats, "health": self.options.track_health})
         client.on_connect = events.on_connect
         client.on_subscribe = events.on_subscribe
         client.on_disconnect = events.on_disconnect
@@ -366,6 +465,17 @@ class WaveRun:
                 if boot_id:
                     tracker.on_heartbeat(boot_id, mono)
             return None
+        if kind == "health":
+            self.stats["health"] += 1
+            try:
+                body = json.loads(payload)
+            except ValueError:
+                return None
+            changed = None
+            for tracker in self._trackers_for_client(client_uuid):
+                if tracker.on_health(body, mono):
+                    changed = tracker
+            return changed
         if kind != "ack":
             return None
         key = (client_uuid, bytes(payload))
@@ -408,10 +518,12 @@ class WaveRun:
         return self._by_client.get(client_uuid, [])
 
     def progress_line(self, clock, now):
-        counts = {"accepted": 0, "started": 0, "completed": 0, "failed": 0, "waiting": 0}
+        counts = {"accepted": 0, "held": 0, "started": 0, "stabilizing": 0, "completed": 0, "failed": 0, "waiting": 0}
         for tracker in self.trackers.values():
             state = tracker.state
-            if state == "accepted":
+            if tracker.phase in ("held", "stabilizing"):
+                counts[tracker.phase] += 1
+            elif state == "accepted":
                 counts["accepted"] += 1
             elif state == "execution_started":
                 counts["started"] += 1

@@ -10,6 +10,7 @@ from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client impor
 
 ACK_SUBSCRIPTIONS = (contract.wildcard_topic("ack"), contract.wildcard_topic("ack", transitional=True))
 HEARTBEAT_SUBSCRIPTION = contract.wildcard_topic("heartbeat")
+HEALTH_SUBSCRIPTION = contract.wildcard_topic("health")
 
 
 class WaveEvents:
@@ -36,6 +37,8 @@ class WaveEvents:
         subscriptions = [(topic, 1) for topic in ACK_SUBSCRIPTIONS]
         if userdata.get("heartbeats"):
             subscriptions.append((HEARTBEAT_SUBSCRIPTION, 0))
+        if userdata.get("health"):
+            subscriptions.append((HEALTH_SUBSCRIPTION, 1))
         client.subscribe(subscriptions)
 
     def on_subscribe(self, client, userdata, mid, reason_codes, properties):

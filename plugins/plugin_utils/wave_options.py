@@ -7,6 +7,7 @@ from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
 from ansible_collections.infoscreen.fleet.plugins.plugin_utils.command_tracker import (
     DEFAULT_RECONNECT_CEILING_S,
     DEFAULT_RECONNECT_WARN_S,
+    DEFAULT_STABILITY_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
 )
 
@@ -19,7 +20,10 @@ class WaveOptions:
                  cooldown_s=60.0, reconnect_warn_s=DEFAULT_RECONNECT_WARN_S,
                  reconnect_ceiling_s=DEFAULT_RECONNECT_CEILING_S, connect_timeout_s=15.0, progress_interval_s=5.0,
                  check_mode=False, rollout_id=None, track_heartbeats=True, reannounce_s=15.0,
-                 reannounce_per_s=200):
+                 reannounce_per_s=200, stability_s=0.0, stability_timeout_s=DEFAULT_STABILITY_TIMEOUT_S,
+                 host_stability_s=None, track_health=True, windows=None, window_policy="skip",
+                 window_max_wait_s=3600.0, window_override_reason=None, window_now=None, window_clock=None,
+                 sleep=None):
         if action not in contract.ACTIONS:
             raise ValueError(f"action {action!r} is not one of {', '.join(contract.ACTIONS)}")
         self.action = action
@@ -42,6 +46,39 @@ class WaveOptions:
         self.track_heartbeats = track_heartbeats
         self.reannounce_s = float(reannounce_s or 0)
         self.reannounce_per_s = int(reannounce_per_s)
+        # "Really back" (command_tracker.py): seconds the app must run on the new boot; 0 = the
+        # agent's completed ack is enough (this library's default; the lifecycle_wave action
+        # defaults to DEFAULT_STABILITY_S). host_stability_s: {host: seconds} per-host windows.
+        self.stability_s = float(stability_s or 0.0)
+        self.stability_timeout_s = float(stability_timeout_s)
+        self.host_stability_s = dict(host_stability_s or {})
+        self.track_health = track_health
+        # Maintenance windows (docs/policy.md): {host: [Window, ...] or None}, judged by the
+        # wave driver when it sends. window_policy: skip (block outside, with eligible_at),
+        # wait (wait up to window_max_wait_s for the window, then block), allow (send, logged:
+        # recover.yml's documented emergency policy). window_now (epoch): judge as if the wave
+        # started then (drills and tests; the clock runs on from it). window_clock / sleep:
+        # injectable for unit tests (epoch-returning callable, sleep(seconds)).
+        if window_policy not in ("skip", "wait", "allow"):
+            raise ValueError(f"window_policy {window_policy!r} is not one of skip, wait, allow")
+        if window_override_reason is not None and not str(window_override_reason).strip():
+            raise ValueError("window_override_reason must say why the maintenance windows are overridden")
+        self.windows = dict(windows or {})
+        self.window_policy = window_policy
+        self.window_max_wait_s = float(window_max_wait_s)
+        self.window_override_reason = window_override_reason
+        self.window_now = window_now
+        self.window_clock = window_clock
+        self.sleep = sleep
+
+    def stability_for(self, host):
+        return float(self.host_stability_s.get(host, self.stability_s) or 0.0)
+
+    def wait_bound_s(self):
+        """Longest this run may wait for one command: a held command until its expiry plus the
+        reboot's timeout, then the stability phase (the ledger's sweep leaves it alone until then)."""
+        stabilizing = self.stability_timeout_s if self.stability_s or any(self.host_stability_s.values()) else 0.0
+        return self.validity_s + self.timeout_s + stabilizing
 
 
 def not_executed(host, client_uuid, action, state, *, error_code=None, error_message=None, command_id=None,
