@@ -10,12 +10,14 @@ import os
 MANIFEST_FORMAT = "infoscreen-fleet-manifest/1"
 CLIENTS_GROUP = "infoscreen_clients"
 # Where a simulated client keeps its files, relative to its root. The fleet and the pi_agent
-# role's simulated-fleet variables (pi_agent_vars) both take them from here.
+# role's variables for the fleet (pi_agent_vars) both take them from here.
 CLIENT_PATHS = {
     "config": "etc/agent.ini",
     # The pi_agent role's agent.ini (its default pi_agent_config_dir), layered over "config".
     "role_config": "etc/infoscreen-agent/agent.ini",
-    "agent_command": "etc/agent_command.json",
+    # What the pi_agent role installs (its default pi_agent_install_dir): the launcher a Pi's
+    # unit starts through the current pointer; the fleet boots it once it exists.
+    "installed_agent": "opt/infoscreen-agent/current/venv/bin/infoscreen-agent",
     "state_dir": "state",
     "boot_id": "run/boot_id",
     "power_request": "run/power-request.json",
@@ -42,12 +44,13 @@ def load_manifest(path):
 
 
 def pi_agent_vars(manifest):
-    """The pi_agent role's simulated-fleet mode for these clients (docs/agent-role.md).
+    """The pi_agent role's files-only mode for these clients (docs/agent-role.md).
 
-    With them, playbooks/agent.yml and canary.yml (canary_apply_mode=roles) install releases
-    and render agent.ini under each client's root; the fleet runs the release ``current``
-    names and layers the rendered config over its own (same state, boot id and sim paths,
-    so injected faults and the dedupe store stay).
+    With them, playbooks/agent.yml and canary.yml install releases and render agent.ini
+    under each client's root, as on a Pi; nothing in them is about the simulation. The fleet
+    boots the release ``current`` names and layers the rendered config over its own (same
+    state dir and boot id path, so the dedupe store stays; the machine's power and app
+    state and the injected faults are the harness runner's, never the role's).
     """
     agent = manifest.get("agent") or {}
     found = {
@@ -56,12 +59,8 @@ def pi_agent_vars(manifest):
         "pi_agent_target_root": "{{ infoscreen_sim_root }}",
         "pi_agent_mqtt_host": "{{ infoscreen_mqtt_host }}",
         "pi_agent_mqtt_port": "{{ infoscreen_mqtt_port }}",
-        "pi_agent_power_backend": "sim",
         "pi_agent_state_dir": "/" + CLIENT_PATHS["state_dir"],
         "pi_agent_boot_id_path": "/" + CLIENT_PATHS["boot_id"],
-        "pi_agent_sim_request_path": "/" + CLIENT_PATHS["power_request"],
-        "pi_agent_sim_app_state_path": "/" + CLIENT_PATHS["app_state"],
-        "pi_agent_sim_agent_command_path": "/" + CLIENT_PATHS["agent_command"],
         "pi_agent_release_cache_dir": os.path.join(manifest["workdir"], "release-cache"),
     }
     if manifest["broker"].get("ca_cert"):
@@ -92,6 +91,10 @@ def inventory(manifest, python_interpreter):
                 "infoscreen_fleet_manifest": manifest["manifest_path"],
                 "infoscreen_mqtt_host": manifest["broker"]["host"],
                 "infoscreen_mqtt_port": manifest["broker"]["port"],
+                # "Really back" window of lifecycle_wave (issue 18; product default 45 s): off for the
+                # simulated fleet, whose tests pass their own short window when they judge it
+                # (tests/integration/policy/), so the other tests keep their timing.
+                "infoscreen_stability_s": 0,
             },
             "children": {
                 CLIENTS_GROUP: {

@@ -1,7 +1,6 @@
 """One simulated Pi: its files, its agent process (the real agent, through the runner) and
 its power state. The supervisor (supervisor.py) moves it between states."""
 
-import json
 import os
 import shlex
 import shutil
@@ -64,7 +63,7 @@ class SimClient:
         self.faults = set(spec["faults"])
         self.config_path = self.root / CLIENT_PATHS["config"]
         self.role_config_path = self.root / CLIENT_PATHS["role_config"]  # layered over config_path
-        self.agent_command_path = self.root / CLIENT_PATHS["agent_command"]
+        self.installed_agent_path = self.root / CLIENT_PATHS["installed_agent"]
         self.state_dir = self.root / CLIENT_PATHS["state_dir"]
         self.boot_id_path = self.root / CLIENT_PATHS["boot_id"]
         self.request_path = self.root / CLIENT_PATHS["power_request"]
@@ -87,15 +86,20 @@ class SimClient:
 
     # agent process ----------------------------------------------------------------------
     def base_agent_command(self):
-        """The agent program this client runs, without its arguments."""
-        if self.agent_command_path.exists():
-            return json.loads(self.agent_command_path.read_text())
+        """The agent program this client runs, without its arguments.
+
+        Like a Pi's systemd unit (roles/pi_agent/templates/infoscreen-agent.service.j2,
+        ExecStart through the ``current`` pointer), every boot starts the release the pi_agent
+        role made current in this client's root, once the role installed one; before that the
+        fleet's own command (the checkout's agent)."""
+        if os.path.exists(self.installed_agent_path):  # follows current: a dangling one is not installed
+            return [str(self.installed_agent_path)]
         command = self.spec.get("agent_command") or [sys.executable, "-m", "infoscreen_agent"]
         return shlex.split(command) if isinstance(command, str) else list(command)
 
     def agent_command(self):
-        # A deployment (the pi_agent role on a scratch root) may switch the release a client
-        # runs (agent_command.json) and layer its own config over the fleet's one: the fleet's
+        # A deployment (the pi_agent role on the client's root) switches the release a client
+        # runs (base_agent_command) and layers its own config over the fleet's one: the fleet's
         # file keeps the broker endpoint, state dir and boot id path, the role's file overrides
         # what it renders (release label, intervals, log level, ...). The machine (power
         # requests, app state) and the injected faults are the runner's options, not config.

@@ -7,10 +7,11 @@ the harness package (``infoscreen_sim``), a path into it (``sim/``), the word ``
 or ``simulation`` (any case), the old ``[sim]`` section or a ``sim`` value/word.
 
 ``ALLOWED`` lists (file, matched text) pairs that only document the boundary, each with its
-reason; it is empty, nothing needs to. ``PENDING`` lists product files that still name the
-harness while issue 14's other parts are under way, with the owner who removes them; a file
-listed there that no longer offends fails ``test_pending_list_is_not_stale``, so the list
-only shrinks, and any other file that starts naming the harness fails at once.
+reason; it is empty, nothing needs to. ``PENDING`` would list product files that still name
+the harness during a transition, with the owner who removes them; it is empty (issue 14
+cleaned up roles/ and playbooks/ too). A file listed there that no longer offends fails
+``test_pending_list_is_not_stale``, so the list only shrinks, and any other file that
+starts naming the harness fails at once.
 """
 
 import re
@@ -23,13 +24,9 @@ PRODUCT = ("plugins", "roles", "playbooks", "agent")
 HARNESS = re.compile(r"infoscreen_sim|simulat(?:ed|ion|or|e)|(?<![\w.-])sim/|\[sim\]|(?<![\w.-])sim(?![\w./-])",
                      re.IGNORECASE)
 ALLOWED = {}  # {(relative path, matched text): reason}
-# Transitional: what issue 14's other part (14-B roles/playbooks) removes; plugins/ is clean.
-PENDING = {
-    "roles/mqtt_broker/README.md": "14-B: broker README names the simulated fleet as a user of local mode",
-    "roles/mqtt_broker/defaults/main.yml": "14-B: broker defaults comment names the simulated fleet",
-    "roles/pi_agent/": "14-B: pi_agent_power_backend sim, pi_agent_sim_* variables, simulated-fleet wording",
-    "playbooks/": "14-B: canary simulated apply mode and canary_time_scale",
-}
+# Transitional list of product files still naming the harness; issue 14 emptied it, so the
+# boundary holds everywhere. It stays (with its staleness check) for a future transition.
+PENDING = {}  # {relative path or folder/: "owner: reason"}
 
 
 def _product_files():

@@ -30,9 +30,9 @@ def run(tmp_path, extra, *args):
     ({"canary_release": {"label": "2.0", "settings": {"pi_agent_release_label": "x"}}},
      "pi_agent_release_label - each key must be a pi_agent_* variable"),
     ({"canary_release": {"label": "2.0", "ssd_profile_version": "two"}}, "must be empty or a positive integer"),
-    ({"canary_release": {"label": "2.0"}, "canary_apply_mode": "magic"}, "(simulated or roles)"),
+    # Issue 14: no apply mode other than the roles; the removed option is refused, not ignored.
     ({"canary_release": {"label": "2.0"}, "canary_apply_mode": "simulated"},
-     "infoscreen_sim_root (the simulated client root) must be set"),
+     "canary_apply_mode=simulated is no longer an option: canary.yml always applies, records and rolls back"),
     # Issue 14: product decisions are never scaled; the removed scale factor is refused, not ignored.
     ({"canary_release": {"label": "2.0"}, "canary_time_scale": 0.02},
      "canary_time_scale=0.02 is no longer an option: the drill's reconnect limits are never scaled"),

@@ -101,7 +101,6 @@ def test_pi_agent_role_installs_a_release_from_the_installed_collection_alone(in
     extra = {"pi_agent_system_integration": False, "pi_agent_target_root": str(target),
              "pi_agent_build_version": "1.0.0+installed", "pi_agent_mqtt_host": "127.0.0.1",
              "client_uuid": UUID, "infoscreen_mqtt_password": "not-a-real-secret",
-             "pi_agent_sim_agent_command_path": "",
              "ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     result = run("ansible-playbook", "-i", "localhost,", str(play), "-e", json.dumps(extra), cwd=workdir, env=env)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]

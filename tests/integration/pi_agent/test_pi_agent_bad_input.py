@@ -1,6 +1,6 @@
 """Bad input fails early, names host and variable, and leaves current on a complete release.
 
-Runs playbooks/agent.yml for real against scratch roots (simulated-fleet mode, local
+Runs playbooks/agent.yml for real against scratch roots (files-only mode, local
 connection): one play with a good host and hosts that each carry one defect.
 """
 
@@ -31,7 +31,7 @@ def scratch(tmp_path_factory):
     inventory = base / "inventory.json"
     inventory.write_text(json.dumps({"all": {
         "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-                 "pi_agent_system_integration": False, "pi_agent_become": False, "pi_agent_power_backend": "sim",
+                 "pi_agent_system_integration": False, "pi_agent_become": False,
                  "pi_agent_mqtt_host": "127.0.0.1"},
         "children": {"infoscreen_clients": {"hosts": hosts}},
     }}))
