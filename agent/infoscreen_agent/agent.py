@@ -24,6 +24,9 @@ Completion rules (see docs/agent.md):
 - restart_app: ``completed`` when the app reports running after the helper succeeded;
   ``failed``/``restart_not_observed`` when it does not within ``restart_deadline_s``.
 - A helper that fails or cannot run: ``failed``/``helper_failed``.
+- Local hold (hold.py): an accepted reboot-class command waits while ``hold_path`` holds -
+  at most ``hold_max_wait_s`` and never past its ``expires_at`` - then runs; otherwise
+  ``failed``/``busy`` naming the hold. The acks stay accepted -> (wait) -> execution_started.
 """
 
 import collections
@@ -35,7 +38,18 @@ import threading
 import time
 
 from . import checks, status
-from .contract import ack_topics, command_topics, health_topic, heartbeat_topic, make_ack, utcnow, validate
+from .contract import (
+    ack_topics,
+    command_topics,
+    health_topic,
+    heartbeat_topic,
+    make_ack,
+    parse_ts,
+    utcnow,
+    validate,
+)
+from .hold import describe as describe_hold
+from .hold import read_hold
 from .power import HelperFailed, make_backend
 from .sdnotify import Notifier
 from .store import StateStore, StoreUnwritable
@@ -55,6 +69,8 @@ TAKEOVER_WINDOW_S = 600.0
 TAKEOVER_ALARM = 3
 # QoS 0 commands (off-contract) are the only ones the broker does not pace: cap the inbox.
 INBOX_MAX = 1000
+# Commands that disrupt the screen, so a local hold defers them (docs/design.md: reboot-class).
+HOLD_ACTIONS = ("reboot_host", "shutdown_host", "restart_app")
 
 
 def _wait_delivered(sent, timeout_s):
@@ -98,6 +114,7 @@ class Agent:
         self._pending = None  # persisted pending command (dict) or None
         self._deadline_mono = None
         self._queued = 0  # commands accepted but not yet taken up by the main thread
+        self._held = None  # {"command", "until_mono", "started_mono", "hold"}: waiting for the local hold
         self.executions = 0  # helper invocations in this process (tests and logs)
         self._manual_ack = client is None
         self._net_beat = self._handler_beat = time.monotonic()
@@ -314,6 +331,10 @@ class Agent:
                                     "issued before this client's record of commands begins (its state was lost or "
                                     "the oldest entries evicted): it may have run already, so it does not run; "
                                     "send a new command", issued=issued, digest=digest)
+            if self._held is not None:
+                return self._refuse(command_id, action, "busy",
+                                    f"another command ({self._held['command']['command_id']}) is waiting for the local "
+                                    f"hold to clear: {describe_hold(self._held['hold'])}", issued=issued, digest=digest)
             if (self._pending and not self._pending.get("terminal")) or self._queued:
                 return self._refuse(command_id, action, "busy", "another command is still executing on this client",
                                     issued=issued, digest=digest)
@@ -353,6 +374,56 @@ class Agent:
     @staticmethod
     def _actions():
         return ("reboot_host", "shutdown_host", "restart_app")
+
+    # local hold (main thread) ------------------------------------------------------------
+    def _take(self, command, now_mono=None, now_wall=None):
+        """Run an accepted command now, or wait for the local hold (checked every tick)."""
+        hold = read_hold(self.cfg.hold_path) if command["action"] in HOLD_ACTIONS else None
+        if hold is None:
+            self._execute(command)
+            return
+        now_mono = time.monotonic() if now_mono is None else now_mono
+        now_wall = time.time() if now_wall is None else now_wall
+        try:
+            validity_left = parse_ts(command["expires_at"]).timestamp() - now_wall
+        except (KeyError, TypeError, ValueError):
+            validity_left = 0.0
+        wait_s = max(0.0, min(validity_left, self.cfg.hold_max_wait_s))
+        with self._lock:
+            self._held = {"command": command, "until_mono": now_mono + wait_s, "started_mono": now_mono,
+                          "hold": hold, "limit": "its expiry" if validity_left <= self.cfg.hold_max_wait_s
+                          else f"hold_max_wait_s {self.cfg.hold_max_wait_s:g} s"}
+        LOG.info("command %s (%s) waits up to %.0f s: %s", command["command_id"], command["action"], wait_s,
+                 describe_hold(hold))
+        if self.client is not None and self.client.is_connected():
+            self.publish_health()  # the controller shows the client as held at once
+        self._check_held(now_mono)
+
+    def _check_held(self, now_mono=None):
+        with self._lock:
+            held = self._held
+        if held is None:
+            return
+        now_mono = time.monotonic() if now_mono is None else now_mono
+        hold = read_hold(self.cfg.hold_path)
+        command = held["command"]
+        if hold is None:
+            with self._lock:
+                self._held = None
+            LOG.info("hold cleared after %.0f s; executing %s", now_mono - held["started_mono"], command["command_id"])
+            self._execute(command)
+            return
+        held["hold"] = hold
+        if now_mono < held["until_mono"]:
+            return
+        waited = now_mono - held["started_mono"]
+        message = (f"{describe_hold(hold)}; not executed: the hold did not clear within {waited:.0f} s "
+                   f"(limit: {held['limit']}); send the command again when the hold is released")[:3900]
+        with self._lock:
+            self._held = None
+            LOG.warning("command %s: busy: %s", command["command_id"], message)
+            self._reject(command["command_id"], command["action"], "busy", message,
+                         issued=checks.issued_epoch(command), digest=checks.digest(command))
 
     def _execute(self, command):
         command_id, action = command["command_id"], command["action"]
@@ -460,7 +531,7 @@ class Agent:
         body = status.health(self.uuid, self.boot_id, self.cfg.release, self.backend.uptime_s(),
                              app_state=self.backend.app_state(), pending_command_id=pending_id,
                              reconnect_count=self.reconnect_count, last_disconnect_at=self.last_disconnect_at,
-                             agent_state=agent_state)
+                             agent_state=agent_state, hold=read_hold(self.cfg.hold_path))
         if body is not None:
             self.client.publish(health_topic(self.uuid), json.dumps(body), qos=1, retain=False)
 
@@ -569,7 +640,8 @@ class Agent:
                     with self._lock:
                         self._queued -= 1
                     if not self._stop.is_set():
-                        self._execute(item)
+                        self._take(item)
+                self._check_held()
                 self._check_pending()
                 now = time.monotonic()
                 if self.client.is_connected():

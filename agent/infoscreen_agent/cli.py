@@ -1,4 +1,5 @@
-"""Command line: ``infoscreen-agent [--config F ...] run | notify-service-failed UNIT | version``."""
+"""Command line: ``infoscreen-agent [--config F ...] run | notify-service-failed UNIT | version |
+check-config | hold --owner O --reason R [--for S | --until T] | release [--owner O] | hold-status``."""
 
 import argparse
 import logging
@@ -20,7 +21,55 @@ def _parser():
     notify.add_argument("unit")
     sub.add_parser("version", help="print the agent version")
     sub.add_parser("check-config", help="load the config, print problems, exit non-zero if unusable")
+    hold = sub.add_parser("hold", help="set the local hold: reboot-class commands wait for its release "
+                                       "(within their validity and hold_max_wait_s), else fail busy")
+    hold.add_argument("--owner", required=True, help="who holds (the signage app, a technician)")
+    hold.add_argument("--reason", required=True, help="why the screen must not be disrupted now")
+    hold.add_argument("--for", dest="for_s", type=float, metavar="SECONDS", help="the hold ends by itself after this")
+    hold.add_argument("--until", metavar="RFC3339", help="the hold ends by itself at this time (with a time zone)")
+    release = sub.add_parser("release", help="remove the local hold")
+    release.add_argument("--owner", help="only if the hold is this owner's")
+    status = sub.add_parser("hold-status", help="print the local hold in force (JSON), or 'no hold'")
+    for one in (hold, release, status):
+        one.add_argument("--path", help="the hold file (default: [agent] hold_path of the config)")
     return parser
+
+
+def _hold_command(args):
+    """hold / release / hold-status. --path needs no config (the signage app may not read agent.ini)."""
+    import json  # noqa: PLC0415
+
+    from .hold import HoldError, read_hold, release_hold, set_hold  # noqa: PLC0415
+
+    path = args.path
+    if not path:
+        from .config import ConfigError, load  # noqa: PLC0415
+
+        try:
+            path = load(args.config).hold_path
+        except ConfigError as exc:
+            print(f"infoscreen-agent: {exc} (or pass --path)", file=sys.stderr)
+            return 2
+        if not path:
+            print("infoscreen-agent: the local hold is off ([agent] hold_path is empty)", file=sys.stderr)
+            return 2
+    try:
+        if args.command == "hold":
+            body = set_hold(path, args.owner, args.reason, until=args.until, for_s=args.for_s)
+            print(f"hold set at {path}: {json.dumps(body)}")
+        elif args.command == "release":
+            removed = release_hold(path, owner=args.owner)
+            print(f"hold released at {path}: {json.dumps(removed)}" if removed else f"no hold at {path}")
+        else:
+            current = read_hold(path)
+            print(json.dumps(current) if current else f"no hold at {path}")
+    except HoldError as exc:
+        print(f"infoscreen-agent: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"infoscreen-agent: {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def main(argv=None, *, backend_factory=None, wrap_client=None):
@@ -36,6 +85,8 @@ def main(argv=None, *, backend_factory=None, wrap_client=None):
     if args.command == "version":
         print(__version__)
         return 0
+    if args.command in ("hold", "release", "hold-status"):
+        return _hold_command(args)
     from .config import ConfigError, load  # noqa: PLC0415 - 'version' must work without a config
 
     try:

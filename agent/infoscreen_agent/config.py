@@ -14,6 +14,11 @@ DEFAULT_FUTURE_TOLERANCE_S = 300
 # or replayed command_id is always recognised, and the store stays small.
 DEFAULT_DEDUPE_RETENTION_S = 7 * 24 * 3600
 DEFAULT_DEDUPE_MAX_ENTRIES = 2000
+# The local hold (hold.py): /run is emptied at every boot, so a hold never outlives the app
+# run that set it; a reboot-class command waits for it at most this long (and never past
+# the command's expiry).
+DEFAULT_HOLD_PATH = "/run/infoscreen-agent/hold.json"
+DEFAULT_HOLD_MAX_WAIT_S = 300
 
 
 class ConfigError(ValueError):
@@ -50,6 +55,8 @@ class AgentConfig:
     reconnect_min_s: int
     reconnect_max_s: int
     log_level: str
+    hold_path: str = DEFAULT_HOLD_PATH
+    hold_max_wait_s: float = float(DEFAULT_HOLD_MAX_WAIT_S)
     # "[section] key" of every setting in the file(s) the agent does not know; it ignores
     # them and the CLI logs them, so a stray or outdated line is seen, never silently used.
     ignored: list = dataclasses.field(default_factory=list)
@@ -79,6 +86,8 @@ _OPTIONAL = {
     "lockout_max": ("agent", "3", int),
     "lockout_window_s": ("agent", "900", float),
     "log_level": ("agent", "INFO", str),
+    "hold_path": ("agent", DEFAULT_HOLD_PATH, str),
+    "hold_max_wait_s": ("agent", str(DEFAULT_HOLD_MAX_WAIT_S), float),
 }
 _REQUIRED = {"host": "mqtt", "username": "mqtt", "password": "mqtt", "client_uuid": "agent", "state_dir": "agent"}
 
@@ -160,6 +169,12 @@ def _check_strings(path, v):
     for key in ("state_dir", "boot_id_path"):
         if not os.path.isabs(v[key]):
             raise ConfigError(f"{path}: [agent] {key} {v[key][:80]!r} must be an absolute path")
+    problem = text_problem("hold_path", v["hold_path"], 4096)
+    if problem:
+        raise ConfigError(f"{path}: [agent] {problem}; fix the value")
+    if v["hold_path"] and not os.path.isabs(v["hold_path"]):
+        raise ConfigError(f"{path}: [agent] hold_path {v['hold_path'][:80]!r} must be an absolute path "
+                          "(or empty: no local hold)")
 
 
 def _check(path, v):
@@ -177,6 +192,9 @@ def _check(path, v):
                 "restart_deadline_s", "helper_timeout_s", "dedupe_retention_s"):
         if v[key] <= 0:
             raise ConfigError(f"{path}: [agent] {key} must be positive, got {v[key]}")
+    if not 0 <= v["hold_max_wait_s"] <= 86400:
+        raise ConfigError(f"{path}: [agent] hold_max_wait_s must be between 0 (a hold refuses at once) and 86400, "
+                          f"got {v['hold_max_wait_s']}")
     if v["reconnect_min_s"] < 1 or v["reconnect_max_s"] < v["reconnect_min_s"]:
         raise ConfigError(f"{path}: [mqtt] need 1 <= reconnect_min_s <= reconnect_max_s")
     return AgentConfig(
@@ -191,4 +209,5 @@ def _check(path, v):
         dedupe_max_entries=max(10, v["dedupe_max_entries"]), lockout_max=v["lockout_max"],
         lockout_window_s=v["lockout_window_s"], reconnect_min_s=v["reconnect_min_s"],
         reconnect_max_s=v["reconnect_max_s"], log_level=v["log_level"].upper(),
+        hold_path=v["hold_path"], hold_max_wait_s=v["hold_max_wait_s"],
     )

@@ -29,6 +29,7 @@ def _checked(kind, body):
                   kind, "; ".join(exc.problems)[:300])
     body = dict(body, release=None)
     body.pop("agent_state", None)
+    body.pop("hold", None)
     try:
         return validate(kind, body)
     except ContractError as exc:
@@ -48,7 +49,8 @@ def heartbeat(client_uuid, boot_id, release, uptime):
 
 
 def health(client_uuid, boot_id, release, uptime, *, app_state, pending_command_id, reconnect_count,
-           last_disconnect_at, agent_state=None):
+           last_disconnect_at, agent_state=None, hold=None):
+    """``hold``: the local hold in force (hold.read_hold) or None; always reported (null = none)."""
     body = {
         "client_uuid": client_uuid,
         "sent_at": format_ts(utcnow()),
@@ -65,4 +67,5 @@ def health(client_uuid, boot_id, release, uptime, *, app_state, pending_command_
     }
     if agent_state is not None:
         body["agent_state"] = agent_state
+    body["hold"] = hold
     return _checked("health", body)
