@@ -12,6 +12,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import ENV_LEDGER, Ledger, LedgerError
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils import maintenance_window as mw
 from ansible_collections.infoscreen.fleet.plugins.plugin_utils.command_tracker import (
     DEFAULT_STABILITY_S,
     DEFAULT_STABILITY_TIMEOUT_S,
@@ -50,6 +51,12 @@ ARGUMENT_SPEC = {
     "stability_s": {"type": "float"},
     "stability_timeout_s": {"type": "float", "default": DEFAULT_STABILITY_TIMEOUT_S},
     "rollout_id": {"type": "str"},
+    # Maintenance windows (docs/policy.md); wave_plan checked them before the rollout began.
+    "windows_var": {"type": "str", "default": mw.WINDOWS_VAR},
+    "window_policy": {"type": "str", "default": "skip", "choices": ["skip", "wait", "allow"]},
+    "window_max_wait_s": {"type": "float", "default": 3600.0},
+    "window_override_reason": {"type": "str"},
+    "window_now": {"type": "str"},
     "ledger": {"type": "path", "fallback": (env_fallback, [ENV_LEDGER])},
     **MQTT_ARGUMENT_SPEC,
 }
@@ -100,7 +107,8 @@ class ActionModule(ActionBase):
                                                                              self._play_context.check_mode),
             rollout_id=rollout_id, reannounce_s=args["reannounce_s"],
             stability_s=DEFAULT_STABILITY_S if args["stability_s"] is None else args["stability_s"],
-            stability_timeout_s=args["stability_timeout_s"], host_stability_s=host_stability)
+            stability_timeout_s=args["stability_timeout_s"], host_stability_s=host_stability,
+            **self._window_options(args, task_vars, [*hosts, *absent_names]))
         try:
             with Ledger(args["ledger"]) as ledger:
                 wave = run_wave(pairs, options, ledger, args, progress=display.display, warn=display.warning,
@@ -187,6 +195,29 @@ class ActionModule(ActionBase):
             return self._templar.template(value) if value is not None else None
         except Exception as exc:  # noqa: BLE001
             raise AnsibleActionFail(f"host {host}: cannot template {var_name}: {exc}") from exc
+
+    def _window_options(self, args, task_vars, hosts):
+        """The WaveOptions of the maintenance windows; every host's windows parsed (refused when bad)."""
+        if args["window_max_wait_s"] < 0:
+            raise AnsibleActionFail(f"window_max_wait_s must not be negative, got {args['window_max_wait_s']!r}")
+        reason = args["window_override_reason"]
+        if reason is not None and not reason.strip():
+            raise AnsibleActionFail("window_override_reason must say why the maintenance windows are overridden "
+                                    "(it is logged)")
+        hostvars = task_vars.get("hostvars") or {}
+        windows = {}
+        try:
+            now = mw.parse_instant(args["window_now"], "window_now") if args["window_now"] else None
+            for host in hosts:
+                raw = hostvars[host].get(args["windows_var"]) if host in hostvars else None
+                if raw is not None:
+                    raw = self._templar.template(raw)
+                windows[host] = mw.parse_windows(raw, f"host {host}: {args['windows_var']}")
+        except mw.WindowError as exc:
+            raise AnsibleActionFail(f"{exc}; nothing was sent") from None
+        return {"windows": windows, "window_policy": args["window_policy"],
+                "window_max_wait_s": args["window_max_wait_s"], "window_override_reason": reason,
+                "window_now": now}
 
     def _client_uuid(self, task_vars, host, var_name):
         hostvars = task_vars.get("hostvars") or {}

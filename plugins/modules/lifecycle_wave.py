@@ -140,6 +140,38 @@ options:
   rollout_id:
     description: Groups waves for numbering; default is the play's id, so the waves of one C(serial) play are 1, 2, ...
     type: str
+  windows_var:
+    description:
+      - The host variable with each client's maintenance windows (list of C({days, start, end, tz}); unset = no
+        restriction). A reboot-class command for a client outside every window of its own is judged when the wave
+        sends. See docs/policy.md.
+    type: str
+    default: infoscreen_maintenance_windows
+  window_policy:
+    description:
+      - C(skip) - a client outside its windows is C(blocked) with error code C(outside_maintenance_window) and
+        C(eligible_at) the next window start, recorded in the ledger, never published.
+      - C(wait) - the wave first waits for the windows that open within O(window_max_wait_s), then sends; the
+        clients still outside are blocked as with C(skip).
+      - C(allow) - sent outside the windows, with a warning and C(window_override) in the host's result
+        (recover.yml's documented emergency policy).
+    type: str
+    default: skip
+    choices: [skip, wait, allow]
+  window_max_wait_s:
+    description: With O(window_policy=wait), the longest the wave waits for a window to open.
+    type: float
+    default: 3600.0
+  window_override_reason:
+    description:
+      - Send to clients outside their windows anyway. The reason is logged (a warning per host and
+        C(window_override) in the host's result in the ledger and the rollout report).
+    type: str
+  window_now:
+    description:
+      - Drills and tests only. Judge the windows as if the wave started at this RFC 3339 time (with an offset);
+        the clock runs on from it. The wave warns that it is set.
+    type: str
 extends_documentation_fragment:
   - infoscreen.fleet.mqtt
   - infoscreen.fleet.ledger
