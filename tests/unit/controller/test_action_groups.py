@@ -41,7 +41,7 @@ def mqtt_actions():
 def test_mqtt_group_is_exactly_the_plugins_that_take_the_mqtt_options():
     """A plugin that talks MQTT but is missing from the group would silently ignore the play's
     broker settings and connect to 127.0.0.1; a group member without the options would fail."""
-    assert mqtt_actions() == {"lifecycle_wave", "recover_health"}
+    assert mqtt_actions() == {"fleet_status", "lifecycle_wave", "recover_health", "service_failed_ack"}
     assert runtime_group() == mqtt_actions()
 
 
@@ -55,7 +55,8 @@ def test_one_module_defaults_block_reaches_every_mqtt_plugin(tmp_path):
     """Through a real ansible-playbook: the port and account set once in the play's
     module_defaults are what lifecycle_wave (check mode: reports its broker) and recover_health
     (no broker there: its error names the address it tried) use; no task repeats them."""
-    assert runtime_group() == {"lifecycle_wave", "recover_health"}, "add the new group member below"
+    assert runtime_group() == {"fleet_status", "lifecycle_wave", "recover_health", "service_failed_ack"}, \
+        "add the new group member below"
     port = _closed_port()
     collections = tmp_path / "collections" / "ansible_collections" / "infoscreen"
     collections.mkdir(parents=True)
@@ -73,8 +74,15 @@ def test_one_module_defaults_block_reaches_every_mqtt_plugin(tmp_path):
             {"name": "Health", "infoscreen.fleet.recover_health": {"hosts": ["localhost"], "connect_timeout_s": 1,
                                                                    "listen_s": 1},
              "register": "health", "ignore_errors": True},
+            {"name": "Status", "infoscreen.fleet.fleet_status": {"hosts": ["localhost"], "connect_timeout_s": 1,
+                                                                 "listen_s": 1},
+             "register": "status", "ignore_errors": True},
+            {"name": "Ack", "infoscreen.fleet.service_failed_ack": {"hosts": ["localhost"], "reason": "probe",
+                                                                    "connect_timeout_s": 1},
+             "register": "ack", "ignore_errors": True},
             {"name": "Show", "ansible.builtin.copy": {"dest": str(tmp_path / "out.json"),
-                                                       "content": "{{ {'wave': wave, 'health': health} | to_json }}"}},
+                                                       "content": "{{ {'wave': wave, 'health': health, "
+                                                                  "'status': status, 'ack': ack} | to_json }}"}},
         ],
     }]))
     env = {key: value for key, value in os.environ.items() if not key.startswith(("INFOSCREEN_", "ANSIBLE_"))}
@@ -90,6 +98,8 @@ def test_one_module_defaults_block_reaches_every_mqtt_plugin(tmp_path):
     assert out["wave"]["broker"]["username"] == "probe-account"
     assert out["health"]["failed"] is True
     assert f"127.0.0.1:{port}" in out["health"]["msg"]
+    for name in ("status", "ack"):
+        assert out[name]["failed"] is True and f"127.0.0.1:{port}" in out[name]["msg"], out[name]
 
 
 def _task_files(play, seen):
@@ -119,7 +129,8 @@ def _uses_mqtt(node):
     return any(f"infoscreen.fleet.{name}" in task for task in _tasks(node) for name in runtime_group())
 
 
-PLAYBOOKS = ["reboot.yml", "shutdown.yml", "restart_app.yml", "recover.yml", "canary.yml"]
+PLAYBOOKS = ["reboot.yml", "shutdown.yml", "restart_app.yml", "recover.yml", "canary.yml", "fleet_status.yml",
+             "ack_service_failed.yml"]
 
 
 @pytest.mark.parametrize("playbook", PLAYBOOKS)

@@ -1,0 +1,97 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin infoscreen.fleet.service_failed_ack: acknowledge retained service_failed reports.
+
+Clears each host's retained report (an empty retained message) over one MQTT connection and notes
+it in the ledger. See the module stub plugins/modules/service_failed_ack.py for the documentation.
+"""
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.basic import env_fallback
+from ansible.plugins.action import ActionBase
+from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
+from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import ENV_LEDGER, Ledger, LedgerError
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.fleet_status_ack import AckError, acknowledge
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client import (
+    MQTT_ARGUMENT_SPEC,
+    connection_summary,
+    missing_libraries,
+)
+
+ARGUMENT_SPEC = {
+    "hosts": {"type": "list", "elements": "str"},
+    "client_uuid_var": {"type": "str", "default": "client_uuid"},
+    "reason": {"type": "str", "required": True},
+    "expect": {"type": "dict", "default": {}},
+    "requested_by": {"type": "int"},
+    "connect_timeout_s": {"type": "float", "default": 15.0},
+    "clear_timeout_s": {"type": "float", "default": 10.0},
+    "ledger": {"type": "path", "fallback": (env_fallback, [ENV_LEDGER])},
+    **MQTT_ARGUMENT_SPEC,
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True  # check mode reads what is retained and clears nothing
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        missing = missing_libraries()
+        if missing:
+            raise AnsibleActionFail(missing)
+        reason = (args["reason"] or "").strip()
+        if not reason:
+            raise AnsibleActionFail("service_failed_ack: reason must say why the report is acknowledged (it goes to "
+                                    "the ledger)")
+        if len(reason) > 2000:
+            raise AnsibleActionFail("service_failed_ack: reason must be at most 2000 characters")
+        for name in ("connect_timeout_s", "clear_timeout_s"):
+            if args[name] <= 0:
+                raise AnsibleActionFail(f"service_failed_ack: {name} must be above 0, got {args[name]}")
+        if args["requested_by"] is not None and args["requested_by"] < 1:
+            raise AnsibleActionFail("service_failed_ack: requested_by must be an integer of at least 1")
+        hosts = args["hosts"] if args["hosts"] is not None else list(task_vars.get("ansible_play_batch") or [])
+        unknown = sorted(set(args["expect"]) - set(hosts))
+        if unknown:
+            raise AnsibleActionFail(f"service_failed_ack: expect names hosts not in hosts: {unknown}")
+        hostvars = task_vars.get("hostvars", {})
+        clients, problems = {}, []
+        for host in hosts:
+            value = hostvars.get(host, {}).get(args["client_uuid_var"])
+            try:
+                contract.service_failed_topic(value)  # refuses anything that is not a UUID
+            except (TypeError, ValueError):
+                problems.append(f"{host}: {args['client_uuid_var']} is missing or not a UUID ({value!r})")
+            else:
+                clients[host] = value
+        if problems:
+            raise AnsibleActionFail("service_failed_ack: fix the inventory first (nothing was cleared) - "
+                                    + "; ".join(problems))
+        result.update(changed=False, broker=connection_summary(args), ledger=args["ledger"])
+        try:
+            acks = acknowledge(args, clients, reason, ledger_factory=lambda: Ledger(args["ledger"]),
+                               expect=args["expect"], requested_by=args["requested_by"],
+                               check_mode=bool(self._task.check_mode), connect_timeout_s=args["connect_timeout_s"],
+                               clear_timeout_s=args["clear_timeout_s"])
+        except AckError as exc:
+            raise AnsibleActionFail(f"service_failed_ack: {exc}; nothing was cleared") from exc
+        except LedgerError as exc:
+            raise AnsibleActionFail(f"service_failed_ack: {exc}; a report is cleared only once the ledger has the "
+                                    "note, so the remaining ones were left as they are") from exc
+        result["results"] = acks
+        result["cleared"] = sorted(h for h, r in acks.items() if r["cleared"])
+        result["would_clear"] = sorted(h for h, r in acks.items() if r["would_clear"])
+        result["not_open"] = sorted(h for h, r in acks.items() if r["report"] is None)
+        result["left_open"] = sorted(h for h, r in acks.items() if r["report"] is not None and not r["cleared"]
+                                     and not r["would_clear"])
+        result["changed"] = bool(result["cleared"] or result["would_clear"])
+        errors = {h: r["error"] for h, r in acks.items() if r["error"]}
+        if errors:
+            result["failed"] = True
+            result["msg"] = "service_failed_ack: not cleared - " + "; ".join(f"{h}: {e}" for h, e in
+                                                                              sorted(errors.items()))
+        return result
