@@ -4,11 +4,17 @@
 # ansible_collections/infoscreen/fleet, so it runs on a copy (scripts/collection-copy.sh);
 # its pip bootstrap comes from scripts/sanity-bootstrap.sh instead of the network.
 # Usage: scripts/sanity.sh [ansible-test sanity options, e.g. --test pep8]
+# SANITY_VENV=DIR runs the ansible-test of another virtualenv (scripts/test.sh stage core218:
+# .venv-core218, ansible-core 2.18, from scripts/core-venv.sh); default .venv.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/bootstrap.sh
 source "$ROOT/scripts/bootstrap.sh"
-"$ROOT/scripts/sanity-bootstrap.sh"
-copy="$("$ROOT/scripts/collection-copy.sh" "$ROOT/artifacts/sanity")"
+venv="${SANITY_VENV:-$ROOT/.venv}"
+# First on PATH: ansible-test --local --python 3.11 runs the python3.11 it finds there.
+export PATH="$venv/bin:$PATH"
+INFOSCREEN_VENV="$venv" "$ROOT/scripts/sanity-bootstrap.sh"
+copy="$("$ROOT/scripts/collection-copy.sh" "$ROOT/artifacts/sanity${SANITY_VENV:+-$(basename "$venv")}")"
 cd "$copy"
-ansible-test sanity --local --python 3.11 --color no "$@"
+echo "[sanity] $("$venv/bin/ansible-test" --version) on $copy" >&2
+"$venv/bin/ansible-test" sanity --local --python 3.11 --color no "$@"

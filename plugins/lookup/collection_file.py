@@ -4,7 +4,7 @@
 DOCUMENTATION = r"""
 name: collection_file
 author: infoscreen-fleet maintainers (!UNKNOWN)
-version_added: 0.1.0
+version_added: 0.2.0
 short_description: Absolute path of a file or folder shipped in the infoscreen.fleet collection
 description:
   - Returns, for each term, the absolute path of that path relative to the root of the

@@ -16,7 +16,7 @@ DOCUMENTATION = r"""
 ---
 module: pi_agent_release
 short_description: Layout and current/previous pointers of the pi_agent role's releases
-version_added: "0.1.0"
+version_added: "0.2.0"
 description:
   - Used by the role infoscreen.fleet.pi_agent (roles/pi_agent/tasks); not meant to be called on its own.
   - O(state=layout) creates O(dirs) (missing parents get the same owner and mode) and, with

@@ -26,7 +26,7 @@ description:
     RV(interrupted_run). Always run this module on the controller (C(delegate_to=localhost)) with
     the same O(intent_dir).
   - Check mode reads the port and reports what would change; it never writes.
-version_added: "1.0.0"
+version_added: "0.1.0"
 author: infoscreen-fleet maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - infoscreen.fleet.snmp
