@@ -350,6 +350,7 @@ class Ledger:
         self._writable = False
         self._scratch = None
         self._check_waves = set()
+        self._real_waves = set()  # started here: no read needed to know they are in the ledger
         self._deferred = []
         self._deferred_since = None
         self._deferred_error = None
@@ -520,9 +521,9 @@ class Ledger:
         """The PostgreSQL connection, the schema migrated on the first write (once per Ledger)."""
         wait_s = self.wait_s if wait_s is None else wait_s
         deadline = time.monotonic() + wait_s
-        if self._writable:
-            return self._db
         db = self._pg_connect(deadline)
+        if self._writable:
+            return db
         try:
             if _pg.pg_version(db) < SCHEMA_VERSION:
                 _pg.migrate_pg(db, SCHEMA_VERSION, max(1, (deadline - time.monotonic()) * 1000))
@@ -647,17 +648,24 @@ class Ledger:
             if not self.wait_s and time.monotonic() < ledger._pg_retry_after:
                 # A deferring wave while the server is gone: one connection attempt a second at most.
                 raise LedgerUnavailable(ledger.unavailable_message("still unreachable", 0.0))
-            try:
-                self.db = ledger._pg_writable(self.wait_s)
-                self.db.raw("BEGIN")
-                # The lock waits inside are bounded too (0 would mean "wait forever": 1 ms instead).
-                self.db.raw(f"SET LOCAL lock_timeout = {max(1, int(max(0.0, deadline - time.monotonic()) * 1000))}")
-            except (LedgerUnavailable, _pg.PSYCOPG_ERROR) as exc:
-                ledger._pg_retry_after = time.monotonic() + 1.0
-                if isinstance(exc, LedgerError):
-                    raise
-                raise ledger._error(exc, "written") from exc
-            return self.db
+            while True:
+                try:
+                    self.db = ledger._pg_writable(max(0.0, deadline - time.monotonic()))
+                    self.db.raw("BEGIN")
+                    # Lock waits inside are bounded too (0 would mean "wait forever": 1 ms instead).
+                    self.db.raw(f"SET LOCAL lock_timeout = {max(1, int(max(0.0, deadline - time.monotonic()) * 1000))}")
+                    return self.db
+                except (LedgerUnavailable, _pg.PSYCOPG_ERROR) as exc:
+                    # A connection that died with the server is only found out here: make it again.
+                    retry = (isinstance(exc, _pg.PSYCOPG_ERROR) and _pg.is_connection_error(exc)
+                             and time.monotonic() < deadline)
+                    ledger._drop_connection()
+                    if not retry:
+                        ledger._pg_retry_after = time.monotonic() + 1.0
+                        if isinstance(exc, LedgerError):
+                            raise
+                        raise ledger._error(exc, "written") from exc
+                    time.sleep(0.1)
 
         def __exit__(self, exc_type, exc, tb):
             if not self.outer:
@@ -731,6 +739,8 @@ class Ledger:
     def _is_check_wave(self, wave_id):
         if wave_id in self._check_waves:
             return True
+        if wave_id in self._real_waves:
+            return False
         if self._rows("SELECT 1 FROM waves WHERE wave_id = ?", (wave_id,), one=True) is not None:
             return False
         path = scratch_path(self.path)
@@ -1080,6 +1090,7 @@ class Ledger:
             number = db.execute("SELECT COUNT(*) FROM waves WHERE rollout_id = ?", (rollout_id,)).fetchone()[0] + 1
             db.execute("INSERT INTO waves (wave_id, rollout_id, number, action, check_mode, started_at, owner) "
                        "VALUES (?,?,?,?,0,?,?)", (wave_id, rollout_id, number, action, now, _owner_tag()))
+        self._real_waves.add(wave_id)
         return number
 
     @_guarded("written")

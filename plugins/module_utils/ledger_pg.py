@@ -65,8 +65,13 @@ def is_connection_error(exc):
         return True
     if isinstance(exc, psycopg.OperationalError) and getattr(exc, "sqlstate", None) in (None, "08000", "08003",
                                                                                         "08006", "08001", "08004"):
-        return True
+        # Refused credentials or a missing database do not heal by waiting: a plain error.
+        return not _NOT_TRANSIENT.search(str(exc))
     return isinstance(exc, psycopg.InterfaceError)
+
+
+_NOT_TRANSIENT = re.compile(r"authentication failed|no password supplied|password|does not exist|permission denied|"
+                            r"pg_hba\.conf|SSL .*required|role .* is not permitted", re.IGNORECASE)
 
 
 def is_lock_timeout(exc):
