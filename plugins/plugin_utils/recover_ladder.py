@@ -52,8 +52,10 @@ def judge_step(action, result, *, wave_error=None):
     if result.get("ok") and state == "completed":
         return _verdict(RECOVERED, True, "%s completed" % action)
     if state == "blocked":
-        return _verdict(STOP, False, "blocked by the safety lockout before %s: %s (eligible at %s); %s"
-                        % (action, message, result.get("eligible_at") or "?", STOPS_HERE), code or "blocked")
+        # Outside the maintenance windows (docs/policy.md, "recover.yml") or the safety lockout.
+        what = "outside its maintenance windows" if code == "outside_maintenance_window" else "by the safety lockout"
+        return _verdict(STOP, False, "blocked %s before %s: %s (eligible at %s); %s"
+                        % (what, action, message, result.get("eligible_at") or "?", STOPS_HERE), code or "blocked")
     seen = _seen(result) | {state}
     if not result.get("executed") or not seen & (_PUBLISHED_STATES | {"failed"}):
         why = message or "the broker never acknowledged the publish (%s)" % state

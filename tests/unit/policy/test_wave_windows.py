@@ -106,3 +106,14 @@ def test_blocked_outside_the_window_is_recorded_in_the_ledger_never_published(tm
     assert row["error_code"] == "outside_maintenance_window"
     assert row["eligible_at_epoch"] == at("2026-07-16T02:00:00+02:00")
     assert "published" not in [t["state"] for t in row["transitions"]]
+
+
+def test_recover_ladder_stops_on_a_window_block_and_says_so():
+    from ansible_collections.infoscreen.fleet.plugins.plugin_utils.recover_ladder import judge_step
+
+    verdict = judge_step("reboot_host", {"state": "blocked", "error_code": "outside_maintenance_window",
+                                         "error_message": "host night: blocked, outside ...",
+                                         "eligible_at": "2026-07-16T00:00:00.000Z", "executed": False})
+    assert verdict["verdict"] == "stop" and verdict["tried"] is False
+    assert "blocked outside its maintenance windows before reboot_host" in verdict["reason"]
+    assert "2026-07-16T00:00:00.000Z" in verdict["reason"]
