@@ -1,6 +1,11 @@
-"""Built tests/integration/ledger/data/ledger-schema-v2.sqlite3 with the schema-v2 ledger code (commit 47b839a); kept for the record, not run by the tests."""
+"""Built ledger-schema-v2.sqlite3 (beside this file) with the schema-v2 ledger code of commit 47b839a.
+
+Kept for the record; the tests do not run it."""
+
 import sys
+
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import Ledger
+
 NOW = 1_800_000_000.0
 A = "0f8fad5b-d9cb-469f-a165-70867728950e"
 B = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
