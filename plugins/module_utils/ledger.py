@@ -178,6 +178,16 @@ def is_url(spec):
     return _pg.is_url(spec)
 
 
+def display_spec(spec):
+    """A ledger option as it may be shown: the path, or the URL with its password masked."""
+    return _pg.mask(spec) if spec else spec
+
+
+def url_password(spec):
+    """The password written into a ledger URL, if any (for a module's no_log_values)."""
+    return _pg.url_password(spec) if is_url(spec) else None
+
+
 def local_state_dir(spec=None):
     """A folder for the controller's local state files beside the ledger (rollout state): the
     ledger file's folder, or for a PostgreSQL ledger the default ledger folder."""

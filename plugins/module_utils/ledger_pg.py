@@ -16,6 +16,7 @@ URL through ``mask`` (password replaced by ``***``). Why advisory locks: docs/le
 import hashlib
 import re
 import time
+from urllib.parse import unquote
 
 try:
     import psycopg
@@ -50,6 +51,15 @@ def mask(text):
         return text
     text = _PASSWORD_IN_URL.sub(r"\1***\3", str(text))
     return _PASSWORD_IN_QUERY.sub(r"\1***", text)
+
+
+def url_password(url):
+    """The password of a connection URL (percent-decoded), None without one."""
+    for pattern in (_PASSWORD_IN_URL, _PASSWORD_IN_QUERY):
+        match = pattern.search(url or "")
+        if match and match.group(2):
+            return unquote(match.group(2))
+    return None
 
 
 def client_key(client_uuid):

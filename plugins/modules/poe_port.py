@@ -232,7 +232,12 @@ error_code:
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 from ansible_collections.infoscreen.fleet.plugins.module_utils import poe_snmp
-from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import LedgerError
+from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import (
+    LedgerError,
+    default_path,
+    display_spec,
+    url_password,
+)
 from ansible_collections.infoscreen.fleet.plugins.module_utils.poe_cycle import PortController, run_port_action
 from ansible_collections.infoscreen.fleet.plugins.module_utils.poe_intent import default_intent_dir
 from ansible_collections.infoscreen.fleet.plugins.module_utils.poe_ledger import LedgerStep
@@ -276,6 +281,9 @@ def argument_spec():
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
+    ledger_secret = url_password(p["ledger"] or default_path())
+    if ledger_secret:  # a PostgreSQL ledger URL with its password: never in the result or the log
+        module.no_log_values.add(ledger_secret)
     host, snmp_port = poe_snmp.split_switch_address(p["switch"], p["snmp_port"])
     label = "%s:%d" % (host, snmp_port)
     base = dict(switch=label, group=p["group"], port=p["port"], profile=p["profile"], state=p["state"])
@@ -319,7 +327,7 @@ def main():
         extra = {"ledger_command_id": ledger_step.command_id} if ledger_step and ledger_step.command_id else {}
         module.fail_json(msg=str(exc), error_code=exc.code, **dict(base, **extra))
     except LedgerError as exc:
-        module.fail_json(msg="%s: ledger %s: %s" % (controller.where, p["ledger"] or "(default)", exc),
+        module.fail_json(msg="%s: ledger %s: %s" % (controller.where, display_spec(p["ledger"]) or "(default)", exc),
                          error_code="ledger_error", **base)
     finally:
         controller.close()

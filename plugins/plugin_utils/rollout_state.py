@@ -24,6 +24,8 @@ import os
 import re
 import tempfile
 
+from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import local_state_dir
+
 SCHEMA = "infoscreen.rollout_state/1"
 STATE_SUBDIR = "rollouts"
 _ID_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+!_~-]{0,199}$")
@@ -41,8 +43,9 @@ def _now_iso(now=None):
 
 
 def state_dir(ledger_path):
-    """The folder of the rollout state files for a ledger file."""
-    return os.path.join(os.path.dirname(os.path.abspath(os.path.expanduser(ledger_path))), STATE_SUBDIR)
+    """The folder of the rollout state files for a ledger file (for a PostgreSQL ledger URL: the
+    default ledger folder, ledger.local_state_dir; never a folder named after the URL)."""
+    return os.path.join(local_state_dir(ledger_path), STATE_SUBDIR)
 
 
 def state_path(directory, rollout_id):
