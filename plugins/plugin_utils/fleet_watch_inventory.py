@@ -5,8 +5,9 @@ Per host of the pattern (default ``infoscreen_clients``, as recover.yml) that ha
 the recovery tier (``infoscreen_recovery_tier``, default reboot) and whether automatic recovery
 is on (``infoscreen_fleet_watch_auto_recover``, default true; set it false on a group to only
 watch it). Also the broker and ledger settings recover.yml takes from the inventory
-(``infoscreen_mqtt_host``/``_port``/``_ca_cert``, ``infoscreen_ledger``), so the watch and the
-runs it starts talk to the same broker and ledger. Nothing else is read: passwords in the
+(``infoscreen_mqtt_host``/``_port``/``_ca_cert``, ``infoscreen_ledger``) and the escalation
+cooldown (``infoscreen_recover_cooldown_s``), so the watch and the runs it starts talk to the
+same broker and ledger and judge the cooldown alike. Nothing else is read: passwords in the
 inventory stay there.
 """
 
@@ -21,7 +22,8 @@ TIERS = ("soft", "reboot", "poe")
 AUTO_VAR = "infoscreen_fleet_watch_auto_recover"
 # inventory variable -> source option (the rulebook's args win, then these, then the environment)
 SHARED_SETTINGS = {"infoscreen_mqtt_host": "mqtt_host", "infoscreen_mqtt_port": "mqtt_port",
-                   "infoscreen_mqtt_ca_cert": "mqtt_ca_cert", "infoscreen_ledger": "ledger"}
+                   "infoscreen_mqtt_ca_cert": "mqtt_ca_cert", "infoscreen_ledger": "ledger",
+                   "infoscreen_recover_cooldown_s": "cooldown_s"}
 
 
 class InventoryProblem(ValueError):

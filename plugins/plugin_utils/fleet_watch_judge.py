@@ -76,6 +76,7 @@ class Watched:
         self.pending_report = None  # service_failed seen before the client's boot id was known
         self.reports_emitted = []  # keys of service_failed reports already emitted (bounded)
         self.conflict_emitted = None
+        self.dispatched_at = None  # monotonic time the watch last asked for a recover run
 
 
 class FleetJudge:
@@ -88,7 +89,7 @@ class FleetJudge:
     """
 
     def __init__(self, clients, *, now, silent_after_s=90.0, retry_after_s=300.0, reboot_grace_s=300.0,
-                 lockout=None, ours=None):
+                 run_hold_s=900.0, lockout=None, ours=None):
         if float(silent_after_s) <= 0 or float(retry_after_s) <= 0:
             raise ValueError("silent_after_s and retry_after_s must be positive")
         self.by_uuid = {}
@@ -102,6 +103,7 @@ class FleetJudge:
         self.silent_after_s = float(silent_after_s)
         self.retry_after_s = float(retry_after_s)
         self.reboot_grace_s = float(reboot_grace_s)
+        self.run_hold_s = float(run_hold_s)
         self.lockout = lockout
         self.ours = ours
         self.watch_since = now  # silence is measured from here until a client speaks
@@ -199,6 +201,7 @@ class FleetJudge:
         if back:
             client.silent_since = None
             client.open.pop("client_silent", None)
+            self._release(client)
             events.append(self._event(client, "client_back", now, wall, {
                 "silent_for_s": silent_for, "boot_changed": previous is not None and previous != boot_id}))
         if conflict:
@@ -210,6 +213,7 @@ class FleetJudge:
         elif previous is not None and previous != boot_id:
             for incident in ("app_crashed", "app_stopped", "service_failed"):
                 client.open.pop(incident, None)  # a new boot ends the old boot's incidents
+            self._release(client)
             cause = self._our_reboot(client, wall)
             if cause is None:
                 events.append(self._event(client, "unexpected_reboot", now, wall, {
@@ -227,6 +231,7 @@ class FleetJudge:
         for incident in ("app_crashed", "app_stopped"):
             if incident != f"app_{state}":
                 client.open.pop(incident, None)
+        self._release(client)
         if state in BAD_APP_STATES and f"app_{state}" not in client.open:
             client.open[f"app_{state}"] = {"since": now, "last_emit": now, "repeat": 0}
             events.append(self._event(client, f"app_{state}", now, wall, {"app_state": state}))
@@ -236,6 +241,7 @@ class FleetJudge:
         if not payload:
             client.open.pop("service_failed", None)  # the retained report was cleared (acknowledged)
             client.pending_report = None
+            self._release(client)
             return []
         try:
             report = contract.parse_payload("service_failed", payload)
@@ -268,6 +274,13 @@ class FleetJudge:
         detail = {name: report.get(name) for name in ("unit", "failed_at", "boot_id", "service_result", "exit_code",
                                                        "exit_status")}
         return [self._event(client, "service_failed", now, wall, detail)]
+
+    @staticmethod
+    def _release(client):
+        """The problems that asked for a recover run are over (the run worked, or the client did):
+        the next problem may ask again at once."""
+        if not any(incident in client.open for incident in START_FROM):
+            client.dispatched_at = None
 
     # -- the timer -----------------------------------------------------------------------
 
@@ -307,8 +320,14 @@ class FleetJudge:
 
     # -- events --------------------------------------------------------------------------
 
-    def decide(self, client, kind, wall):
-        """What the rulebook should do: {"decision", "start_from", "why", "eligible_at"}."""
+    def decide(self, client, kind, now, wall):
+        """What the rulebook should do: {"decision", "start_from", "why", "eligible_at"}.
+
+        Once the watch asked for a recover run for a host, it asks again only when that host's
+        problems were over in between (the run worked) or after ``run_hold_s`` (a whole ladder,
+        cooldowns and reconnect wait included): a run has quiet phases (listening, cooldown, the
+        wait for a power-cycled client) in which the ledger shows no command in flight.
+        """
         start = START_FROM.get(kind)
         if kind in ALERT_TYPES:
             return {"decision": "alert", "start_from": None, "eligible_at": None,
@@ -328,6 +347,11 @@ class FleetJudge:
             return {"decision": "alert", "start_from": start, "eligible_at": None,
                     "why": "auto-recovery is off for this host (infoscreen_fleet_watch_auto_recover=false): "
                            "nothing is sent; run recover.yml by hand or fix it on site"}
+        if client.dispatched_at is not None and now - client.dispatched_at < self.run_hold_s:
+            return {"decision": "none", "start_from": start, "eligible_at": None,
+                    "why": "a recover run for this host was asked for %.0f s ago and its problem is not over: no "
+                           "second run within %g s (then a reminder asks again)" % (now - client.dispatched_at,
+                                                                                    self.run_hold_s)}
         found = None
         if self.lockout is not None:
             try:
@@ -349,6 +373,9 @@ class FleetJudge:
 
     def _event(self, client, kind, now, wall, detail, *, repeat=0):
         self.counters["events"] += 1
+        decision = self.decide(client, kind, now, wall)
+        if decision["decision"] == "recover":
+            client.dispatched_at = now
         return {
             "fleet_watch": {
                 "type": kind,
@@ -360,7 +387,7 @@ class FleetJudge:
                 "app_state": client.app_state,
                 "repeat": repeat,
                 "detail": detail,
-                "recover": self.decide(client, kind, wall),
+                "recover": decision,
             },
             # ansible-rulebook's run_playbook limits the run to meta.hosts
             "meta": {"hosts": client.host},

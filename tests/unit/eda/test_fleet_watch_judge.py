@@ -236,3 +236,20 @@ def test_no_silence_while_the_broker_connection_is_lost(clock):
 def test_two_hosts_with_one_client_uuid_are_refused(clock):
     with pytest.raises(ValueError, match="share client_uuid"):
         FleetJudge({"x": {"client_uuid": A}, "y": {"client_uuid": A.upper()}}, now=clock.now)
+
+
+def test_one_recover_request_per_problem_until_it_is_over_or_the_hold_ends(clock):
+    judge = judge_for(clock, run_hold_s=300)
+    first = send(judge, clock, live(clock, A, app_state="crashed"))
+    assert first[0]["fleet_watch"]["recover"]["decision"] == "recover"
+    clock.advance(120)  # still crashed: the reminder appears but asks for no second run (one may be in flight)
+    send(judge, clock, live(clock, A, app_state="crashed"))
+    (reminder,) = [e for e in judge.tick(clock.now, clock.wall) if e["fleet_watch"]["host"] == "pi-a"]
+    assert reminder["fleet_watch"]["recover"]["decision"] == "none"
+    assert "asked for 120 s ago" in reminder["fleet_watch"]["recover"]["why"]
+    clock.advance(200)  # past the hold: the next reminder asks again
+    send(judge, clock, live(clock, A, app_state="crashed"))
+    (again,) = [e for e in judge.tick(clock.now, clock.wall) if e["fleet_watch"]["host"] == "pi-a"]
+    assert again["fleet_watch"]["recover"]["decision"] == "recover"
+    send(judge, clock, live(clock, A, app_state="running"))  # the run worked: a new crash asks at once
+    assert send(judge, clock, live(clock, A, app_state="crashed"))[0]["fleet_watch"]["recover"]["decision"] == "recover"

@@ -15,8 +15,9 @@ Arguments (all optional except where the clients come from):
     then the inventory's infoscreen_mqtt_host/_port/_ca_cert, then $INFOSCREEN_MQTT_*
   ledger: the ledger recover.yml uses (then the inventory's infoscreen_ledger, then
     $INFOSCREEN_LEDGER and the ledger's default); lockout_check [true]
-  silent_after_s [90], retry_after_s [300], reboot_grace_s [300], tick_s [1],
-    connect_timeout_s [15]
+  silent_after_s [90], retry_after_s [300], reboot_grace_s [300], run_hold_s [900], tick_s [1],
+    connect_timeout_s [15]; cooldown_s (the escalation cooldown of the lockout pre-check: then the
+    inventory's infoscreen_recover_cooldown_s, then 60, as recover.yml)
 
     sources:
       - infoscreen.fleet.fleet_watch:
@@ -67,8 +68,8 @@ SUBSCRIPTIONS = [(contract.wildcard_topic("heartbeat"), 0), (contract.wildcard_t
 # Ledger commands that explain a boot id change (a PoE cycle is never seen on MQTT).
 REBOOTING_ACTIONS = ("reboot_host", "shutdown_host", "poe_cycle")
 NOT_SENT_STATES = ("blocked", "expired")
-NUMBERS = {"silent_after_s": 90.0, "retry_after_s": 300.0, "reboot_grace_s": 300.0, "tick_s": 1.0,
-           "connect_timeout_s": 15.0}
+NUMBERS = {"silent_after_s": 90.0, "retry_after_s": 300.0, "reboot_grace_s": 300.0, "run_hold_s": 900.0,
+           "tick_s": 1.0, "connect_timeout_s": 15.0}
 
 
 class FleetWatchError(RuntimeError):
@@ -123,13 +124,14 @@ class LedgerView:
     """Read-only questions to the ledger (its public API), a fresh handle per question so the
     MQTT thread and the timer never share a database connection."""
 
-    def __init__(self, path, reboot_grace_s):
+    def __init__(self, path, reboot_grace_s, cooldown_s):
         self.path = path or None  # None: the ledger's own default ($INFOSCREEN_LEDGER, then its default path)
         self.window_s = reboot_grace_s + 300.0
+        self.cooldown_s = cooldown_s
 
     def lockout(self, client_uuid, wall):
         with Ledger(self.path) as db:
-            return db.lockout_decision(client_uuid, now=wall).as_dict()
+            return db.lockout_decision(client_uuid, now=wall, cooldown_s=self.cooldown_s).as_dict()
 
     def ours(self, client_uuid, wall):
         with Ledger(self.path) as db:
@@ -151,11 +153,17 @@ class FleetWatch:
         self.params = mqtt_params(args, settings)
         self.options = options(args)
         ledger = args.get("ledger") if _given(args.get("ledger")) else settings.get("ledger")
-        view = LedgerView(ledger, self.options["reboot_grace_s"])
+        cooldown = args.get("cooldown_s") if _given(args.get("cooldown_s")) else settings.get("cooldown_s", 60)
+        try:
+            cooldown = float(cooldown)
+        except (TypeError, ValueError):
+            raise FleetWatchError(f"fleet_watch option cooldown_s must be a number of seconds, got {cooldown!r}"
+                                  ) from None
+        view = LedgerView(ledger, self.options["reboot_grace_s"], cooldown)
         check = args.get("lockout_check", True)
         self.judge = FleetJudge(clients, now=clock(), silent_after_s=self.options["silent_after_s"],
                                 retry_after_s=self.options["retry_after_s"],
-                                reboot_grace_s=self.options["reboot_grace_s"],
+                                reboot_grace_s=self.options["reboot_grace_s"], run_hold_s=self.options["run_hold_s"],
                                 lockout=view.lockout if check not in (False, "false", "no", 0) else None,
                                 ours=view.ours)
         self.lock = threading.Lock()
