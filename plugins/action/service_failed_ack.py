@@ -92,6 +92,6 @@ class ActionModule(ActionBase):
         errors = {h: r["error"] for h, r in acks.items() if r["error"]}
         if errors:
             result["failed"] = True
-            result["msg"] = "service_failed_ack: not cleared - " + "; ".join(f"{h}: {e}" for h, e in
-                                                                              sorted(errors.items()))
+            detail = "; ".join(f"{h}: {e}" for h, e in sorted(errors.items()))
+            result["msg"] = f"service_failed_ack: not cleared - {detail}"
         return result

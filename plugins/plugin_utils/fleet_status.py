@@ -214,6 +214,13 @@ def counts(rows):
     return out
 
 
+def _last_command_text(last):
+    if not last:
+        return "-"
+    code = f" ({last['error_code']})" if last.get("error_code") else ""
+    return f"{last['action']} {last['state']}{code} at {last['issued_at']}"
+
+
 def cells(row):
     """The columns of one row as short texts (console table and HTML share them)."""
     failed = row.get("service_failed")
@@ -233,9 +240,7 @@ def cells(row):
         "service_failed": (f"{failed['unit']} since {failed['since']}"
                            + (" (earlier boot)" if failed.get("current_boot") is False else "")) if failed else "-",
         "lockout": lock["text"] if lock else "-",
-        "last_command": (f"{last['action']} {last['state']}" + (f" ({last['error_code']})" if last.get("error_code")
-                                                                  else "") + f" at {last['issued_at']}")
-        if last else "-",
+        "last_command": _last_command_text(last),
         "identity": "CONFLICT" if row.get("identity_conflict") else "-",
         "held": row["held"]["text"] if row.get("held") else "-",
     }

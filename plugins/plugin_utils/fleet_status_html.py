@@ -125,8 +125,8 @@ def _cell(key, row, text):
             return f"<span class=ok>{_e(lock['budget_left'])}/{_e(lock['limit'])} left</span><br>" \
                    "<span class=meta>allowed now</span>"
         klass = "bad" if lock["code"] == "lockout" else "warn"
-        label = {"lockout": "LOCKED OUT", "cooldown": "cooldown", "in_flight": "in flight"}.get(lock["code"],
-                                                                                            lock["code"])
+        labels = {"lockout": "LOCKED OUT", "cooldown": "cooldown", "in_flight": "in flight"}
+        label = labels.get(lock["code"], lock["code"])
         return (f"<span class={klass}>{_e(label)}</span> {_e(lock['budget_left'])}/{_e(lock['limit'])} left<br>"
                 f"next allowed <time class=eligible-at datetime='{_e(lock['eligible_at'])}'>"
                 f"{_e(lock['eligible_at'])}</time><br><span class=meta>in {_e(duration(lock['eligible_in_s']))}"
