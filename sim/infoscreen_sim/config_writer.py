@@ -24,6 +24,8 @@ def write_client_files(client, broker, agent_options):
         "mqtt.password": client.spec["password"], "mqtt.tls_ca": broker.ca_cert or "",
         "agent.client_uuid": client.client_uuid, "agent.state_dir": client.state_dir,
         "agent.boot_id_path": client.boot_id_path,
+        # Each simulated Pi's own local hold (issue 18), never the build machine's /run.
+        "agent.hold_path": client.root / "run" / "hold.json",
     })
     sections = {}
     for key, value in options.items():

@@ -6,6 +6,8 @@ they are waited, so a test can run a 45 s boot in 0.9 s with ``time_scale = 0.02
 
 import random
 
+from .app_faults import APP_FAULTS
+
 FAULTS = {
     "never_returns": "after a reboot or shutdown the client never comes back, not even after a power cycle",
     "needs_power_cycle": "after a reboot the client hangs until its power is cycled (PoE port off/on)",
@@ -16,6 +18,7 @@ FAULTS = {
     "app_crashed": "the signage app starts crashed (app_state=crashed) until restart_app",
     "loses_state": "the agent's state dir is empty at every boot after the first (a read-only overlay root)",
 }
+FAULTS.update(APP_FAULTS)  # the signage app after a boot (app_faults.py)
 DEFAULT_SLOW_BOOT_S = 200.0
 # The faults that live inside the agent process; agent_runner.py injects them (agent_faults.py).
 AGENT_FAULTS = ("helper_fails", "drops_acks")

@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+from . import app_faults
+
 TICK_S = 0.1
 STOP_GRACE_S = 5.0
 
@@ -81,6 +83,7 @@ class Supervisor:
                 self._next_status = now + 1.0
 
     def _watch_running(self, client, now):
+        app_faults.tick(client, now, self.time_scale)  # the signage app after a boot (issue 18)
         if client.name not in self.held and client.request_path.exists():
             try:
                 request = json.loads(client.request_path.read_text())
