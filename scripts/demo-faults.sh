@@ -11,7 +11,7 @@ source "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
 export PYTHONPATH="$ROOT/sim${PYTHONPATH:+:$PYTHONPATH}"
 rc=0
-python -m infoscreen_sim.demo_canary --faults --apply-mode roles --clients 6 --canary 2 --wave1 2 \
+python -m infoscreen_sim.demo_canary --faults --clients 6 --canary 2 --wave1 2 \
   --report-dir "$ROOT/artifacts/demo-faults" "$@" || rc=$?
 if [ "$rc" -ne 0 ]; then
   echo "demo-faults: canary.yml exited $rc - EXPECTED: the injected fault fired the gate and the canary was rolled back"

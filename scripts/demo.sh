@@ -15,5 +15,5 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
 export PYTHONPATH="$ROOT/sim${PYTHONPATH:+:$PYTHONPATH}"
-exec python -m infoscreen_sim.demo_canary --apply-mode roles --clients 6 --canary 2 --wave1 2 \
+exec python -m infoscreen_sim.demo_canary --clients 6 --canary 2 --wave1 2 \
   --report-dir "$ROOT/artifacts/demo" "$@"

@@ -1,19 +1,18 @@
 """The README main command: a simulated fleet, playbooks/canary.yml on it, the fleet down.
 
-Brings up ~40 simulated Pis (real mosquitto rendered by the mqtt_broker role, real agents)
-in groups canary / wave1 / wave2, rolls release ``--release`` out with
+Brings up 6 simulated Pis by default (real mosquitto rendered by the mqtt_broker role, real
+agents) in groups canary / wave1 / wave2, rolls release 1.1.0 out with
 ``ansible-playbook playbooks/canary.yml`` (per wave: record, apply, reboot drill, gate),
 writes the rollout report (console table, JSON, HTML) and brings everything down.
 
-    python -m infoscreen_sim.demo_canary [--clients 40] [--faults] [--apply-mode roles|simulated]
+    python -m infoscreen_sim.demo_canary [--clients 6] [--canary 2] [--wave1 2] [--faults]
                                          [--report-dir DIR]
 
-``--apply-mode roles`` installs release 1.0.0 on every client with
-``playbooks/agent.yml`` first (the pi_agent role in simulated-fleet mode: own virtualenv,
-config, ``current`` pointer), reboots them onto it, then canary.yml applies release 1.1.0
-with the same role and rolls back through its rollback entry point. ``simulated`` skips the
-role and writes the label and settings into each client's agent.ini (the default: the roles
-mode runs the pi_agent role on every simulated client twice, which takes minutes for 40).
+It installs release 1.0.0 on every client with ``playbooks/agent.yml`` first (the pi_agent
+role in files-only mode on each client's root: own virtualenv, config, ``current``
+pointer), reboots them onto it (the fleet boots what ``current`` names, as a Pi's unit
+does), then canary.yml applies release 1.1.0 with the same role and, when the gate fires,
+rolls back through the role's rollback entry point. There is no other apply path.
 
 ``--faults`` injects a failing client into the canary group (helper_fails: its reboot
 helper fails), so the gate fires, the canary is rolled back and the playbook exits 2.
@@ -63,9 +62,12 @@ PI_RECONNECT_BASELINE_S = 90
 PI_RECONNECT_CEILING_S = 150
 
 
-def canary_command(fleet, release, *args, time_scale=1.0, drill_timeout_s=None, apply_mode="simulated"):
-    """ansible-playbook canary.yml on ``fleet``; ``time_scale`` = real seconds per simulated Pi second."""
-    extra = {"canary_release": release, "canary_apply_mode": apply_mode}
+def canary_command(fleet, release, *args, time_scale=1.0, drill_timeout_s=None, extra_vars=None):
+    """ansible-playbook canary.yml on ``fleet``; ``time_scale`` = real seconds per simulated Pi second.
+
+    The time scale only turns a Pi's reconnect baseline and ceiling into the fleet's seconds
+    (what the harness reports against); canary.yml itself has no notion of it."""
+    extra = {"canary_release": release, **(extra_vars or {})}
     if time_scale != 1.0:
         extra["canary_reconnect_baseline_s"] = round(PI_RECONNECT_BASELINE_S * time_scale, 3)
         extra["canary_reconnect_ceiling_s"] = round(PI_RECONNECT_CEILING_S * time_scale, 3)
@@ -75,22 +77,34 @@ def canary_command(fleet, release, *args, time_scale=1.0, drill_timeout_s=None, 
             "-e", json.dumps(extra), *args]
 
 
-def install_first_release(fleet, workdir):
-    """Release 1.0.0 (this checkout) on every client with the pi_agent role, then a reboot onto it."""
-    print(f"== ansible-playbook playbooks/agent.yml: release {FIRST_AGENT_VERSION} ({OLD_RELEASE}) on every client "
-          "(pi_agent role, simulated-fleet mode)", flush=True)
-    started = time.monotonic()
-    env = canary_env(fleet, Path(workdir) / "ledger.sqlite3", workdir)
+def install_release(fleet, version, label, env, *, extra_vars=None, timeout=600):
+    """``playbooks/agent.yml`` (the pi_agent role's full install) of agent ``version`` with
+    release label ``label`` on every client, then a power cycle of each: like a Pi after its
+    first install, the client then boots what the role made ``current``. Returns the output."""
+    extra = {"pi_agent_build_version": version, "pi_agent_release_label": label, **(extra_vars or {})}
     proc = subprocess.run(["ansible-playbook", "-i", str(fleet.inventory_path), str(REPO / "playbooks" / "agent.yml"),
-                           "-e", f"pi_agent_build_version={FIRST_AGENT_VERSION}",
-                           "-e", f"pi_agent_release_label={OLD_RELEASE}"],
-                          cwd=REPO, env=env, check=False, capture_output=True, text=True)
+                           "-e", json.dumps(extra)],
+                          cwd=REPO, env=env, check=False, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
-        print(proc.stdout[-6000:] + proc.stderr[-2000:], flush=True)
-        raise SystemExit(f"playbooks/agent.yml failed (exit {proc.returncode}); see the output above")
+        raise RuntimeError(f"playbooks/agent.yml failed (exit {proc.returncode}):\n"
+                           + (proc.stdout[-6000:] + proc.stderr[-2000:]))
     for name in fleet.clients:
         fleet.power_cycle(name)
     fleet.wait_ready(timeout=300)
+    return proc.stdout
+
+
+def install_first_release(fleet, workdir):
+    """Release 1.0.0 (this checkout) on every client with the pi_agent role, then a reboot onto it."""
+    print(f"== ansible-playbook playbooks/agent.yml: release {FIRST_AGENT_VERSION} ({OLD_RELEASE}) on every client "
+          "(pi_agent role on each client's root)", flush=True)
+    started = time.monotonic()
+    env = canary_env(fleet, Path(workdir) / "ledger.sqlite3", workdir)
+    try:
+        install_release(fleet, FIRST_AGENT_VERSION, OLD_RELEASE, env)
+    except RuntimeError as exc:
+        print(exc, flush=True)
+        raise SystemExit("playbooks/agent.yml failed; see the output above") from exc
     print(f"   installed and rebooted in {time.monotonic() - started:.1f} s", flush=True)
 
 
@@ -107,13 +121,12 @@ def run(args, workdir):
                agent_options={"agent.heartbeat_interval_s": 2, "agent.health_interval_s": 5,
                               "agent.release": OLD_RELEASE}) as fleet:
         print(f"   fleet ready in {fleet.ready_seconds:.1f} s; inventory {fleet.inventory_path}", flush=True)
-        release = RELEASE
-        if args.apply_mode == "roles":
-            install_first_release(fleet, workdir)
-            settings = {**RELEASE["settings"], "pi_agent_build_version": RELEASE["agent_version"]}
-            release = dict(RELEASE, settings=settings)
+        install_first_release(fleet, workdir)
+        settings = {**RELEASE["settings"], "pi_agent_build_version": RELEASE["agent_version"]}
+        release = dict(RELEASE, settings=settings)
+        # The agents heartbeat every 2 s: the record step need not wait for a Pi's 30 s.
         cmd = canary_command(fleet, release, time_scale=args.time_scale, drill_timeout_s=60,
-                             apply_mode=args.apply_mode)
+                             extra_vars={"canary_record_listen_s": 10})
         print(f"== ansible-playbook playbooks/canary.yml: release {OLD_RELEASE} -> {RELEASE['label']}", flush=True)
         play_started = time.monotonic()
         proc = subprocess.run(cmd, cwd=REPO, env=canary_env(fleet, Path(workdir) / "ledger.sqlite3", report_dir),
@@ -132,14 +145,12 @@ def run(args, workdir):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m infoscreen_sim.demo_canary",
                                      description=__doc__.partition("\n")[0])
-    parser.add_argument("--clients", type=int, default=40)
-    parser.add_argument("--canary", type=int, default=4, help="clients in the canary group (default %(default)s)")
-    parser.add_argument("--wave1", type=int, default=12, help="clients in wave1; wave2 gets the rest")
+    parser.add_argument("--clients", type=int, default=6)
+    parser.add_argument("--canary", type=int, default=2, help="clients in the canary group (default %(default)s)")
+    parser.add_argument("--wave1", type=int, default=2, help="clients in wave1; wave2 gets the rest")
     parser.add_argument("--time-scale", type=float, default=0.2,
                         help="real seconds per simulated Pi second (default %(default)s)")
     parser.add_argument("--faults", action="store_true", help="inject a failing canary client (the gate fires)")
-    parser.add_argument("--apply-mode", choices=["roles", "simulated"], default="simulated",
-                        help="how canary.yml applies the release (default %(default)s; see docs/canary.md)")
     parser.add_argument("--report-dir", help="where the HTML/JSON report goes (default: the scratch folder)")
     parser.add_argument("--workdir", help="scratch folder (default: a new temporary one, removed at the end)")
     args = parser.parse_args(argv)

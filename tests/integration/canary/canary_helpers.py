@@ -1,12 +1,17 @@
 """Constants and readers shared by the canary acceptance tests."""
 
 import json
+import os
 import time
 from pathlib import Path
 
 OLD = "1.0.0+settings1+ssd1"
+# The agent releases behind the labels: A is what every test fleet runs before the rollout
+# (installed with the pi_agent role, roles_fleet), B what canary.yml applies with the role.
+VERSION_A = "1.0.0+canarya"
+VERSION_B = "1.1.0+canaryb"
 NEW = {"label": "1.1.0+settings2+ssd2", "agent_version": "1.1.0", "ssd_profile_version": 2,
-       "settings": {"pi_agent_heartbeat_interval_s": 3}}
+       "settings": {"pi_agent_heartbeat_interval_s": 3, "pi_agent_build_version": VERSION_B}}
 FLEET = {"time_scale": 0.02, "boot_time": "uniform:20:60",
          "agent_options": {"agent.heartbeat_interval_s": 2, "agent.health_interval_s": 5, "agent.release": OLD}}
 
@@ -36,7 +41,13 @@ def heartbeat_releases(ctl, uuids, timeout=20.0):
 
 
 def agent_ini(fleet, name):
-    return (Path(fleet.clients[name].root) / "etc" / "agent.ini").read_text()
+    """The config the pi_agent role rendered into the client's root (release label, settings)."""
+    return fleet.clients[name].role_config_path.read_text()
+
+
+def current(fleet, name):
+    """The release the role's current pointer names in the client's root."""
+    return os.readlink(Path(fleet.clients[name].root) / "opt/infoscreen-agent/current")
 
 
 CHROMIUM = "/usr/bin/chromium"

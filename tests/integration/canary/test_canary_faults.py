@@ -1,7 +1,9 @@
 """Issue 12: canary.yml under faults never passes on what was not sent.
 
 Real mosquitto (broker role files), real agents (simulated power), real ansible-playbook with
-the rollout_report callback. Each test states the behaviour it pins down.
+the rollout_report callback; every fleet runs agent release A from the pi_agent role first
+and canary.yml applies and rolls back with the roles (issue 14). Each test states the
+behaviour it pins down.
 """
 
 import os
@@ -39,11 +41,11 @@ def assert_stopped_at_the_canary(run, fleet, spy=None):
     assert "nothing executed" in html
 
 
-def test_broker_unreachable_from_the_start_is_a_stop_not_a_pass(fleet_factory, run_canary):
+def test_broker_unreachable_from_the_start_is_a_stop_not_a_pass(roles_fleet, run_canary):
     """Nothing sent is never a pass: with the broker unreachable the canary drill executes
     nothing, the gate says STOP (executed 0 < min_executed 1), the canary is rolled back, the
     later waves get no release and the run exits non-zero."""
-    fleet = fleet_factory(3, shared_broker=True, groups=GROUPS, **FLEET)
+    fleet = roles_fleet(3, shared_broker=True, groups=GROUPS, **FLEET)
 
     run = run_canary(fleet, "-e", f"infoscreen_mqtt_port={free_port()}", "-e", "canary_connect_timeout_s=3")
 
@@ -52,12 +54,12 @@ def test_broker_unreachable_from_the_start_is_a_stop_not_a_pass(fleet_factory, r
     assert f"release = {OLD}" in agent_ini(fleet, "client-001")  # the canary was rolled back
 
 
-def test_every_canary_client_blocked_by_the_lockout_is_a_stop(fleet_factory, run_canary, command_spy, tmp_path):
+def test_every_canary_client_blocked_by_the_lockout_is_a_stop(roles_fleet, run_canary, command_spy, tmp_path):
     """A canary whose every client is blocked by the safety lockout executed nothing: STOP,
     rollback, later waves untouched, non-zero exit (not 'all waves passed')."""
     from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import Ledger
 
-    fleet = fleet_factory(3, shared_broker=True, groups=GROUPS, **FLEET)
+    fleet = roles_fleet(3, shared_broker=True, groups=GROUPS, **FLEET)
     spy = command_spy(fleet)
     canary_uuid = fleet.clients["client-001"].client_uuid
     now = time.time()
@@ -75,11 +77,11 @@ def test_every_canary_client_blocked_by_the_lockout_is_a_stop(fleet_factory, run
     assert NEW["label"] not in agent_ini(fleet, "client-001")
 
 
-def test_limit_without_localhost_plans_the_waves_from_the_limited_hosts(fleet_factory, run_canary, command_spy):
+def test_limit_without_localhost_plans_the_waves_from_the_limited_hosts(roles_fleet, run_canary, command_spy):
     """A --limit without localhost still runs the checks and the plan: the waves are the
     limited members of each group (wave2 left out entirely is skipped and named), and only
     the limited clients get the release."""
-    fleet = fleet_factory(4, shared_broker=True, groups=[("canary", 1), ("wave1", 2), ("wave2", None)], **FLEET)
+    fleet = roles_fleet(4, shared_broker=True, groups=[("canary", 1), ("wave1", 2), ("wave2", None)], **FLEET)
     spy = command_spy(fleet)
 
     run = run_canary(fleet, "-l", "client-001,client-003")
@@ -95,20 +97,21 @@ def test_limit_without_localhost_plans_the_waves_from_the_limited_hosts(fleet_fa
     assert NEW["label"] in agent_ini(fleet, "client-003")
 
 
-def _popen_canary(fleet, ledger, report_dir, *args):
+def _popen_canary(fleet, ledger, report_dir, extra_vars, *args):
     import subprocess
     from pathlib import Path
 
     from infoscreen_sim.demo_canary import canary_command, canary_env
 
     env = canary_env(fleet, ledger, report_dir, extra={"ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"})
-    cmd = canary_command(fleet, NEW, *args, time_scale=1.0, drill_timeout_s=60)
+    cmd = canary_command(fleet, NEW, *args, time_scale=1.0, drill_timeout_s=60,
+                         extra_vars=extra_vars)
     return subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[3], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])
-def test_interrupted_rollout_resumes_and_rolls_back_to_the_pre_rollout_release(fleet_factory, run_canary,
+def test_interrupted_rollout_resumes_and_rolls_back_to_the_pre_rollout_release(roles_fleet, run_canary,
                                                                                command_spy, tmp_path, sig):
     """Ctrl-C or SIGKILL of ansible-playbook mid-wave, then re-runs: a new rollout is refused
     while the interrupted one is open (naming its id), the same rollout id resumes it, and its
@@ -119,12 +122,12 @@ def test_interrupted_rollout_resumes_and_rolls_back_to_the_pre_rollout_release(f
 
     from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import Ledger
 
-    fleet = fleet_factory(3, shared_broker=True, groups=GROUPS, **dict(FLEET, boot_time="uniform:400:400"))
+    fleet = roles_fleet(3, shared_broker=True, groups=GROUPS, **dict(FLEET, boot_time="uniform:400:400"))
     spy = command_spy(fleet)
     canary_uuid = fleet.clients["client-001"].client_uuid
     ledger = tmp_path / "ledger.sqlite3"  # run_canary's ledger
     rollout_id = "canary-drill-interrupted"
-    proc = _popen_canary(fleet, ledger, tmp_path, "-e", f"canary_rollout_id={rollout_id}")
+    proc = _popen_canary(fleet, ledger, tmp_path, run_canary.extra_vars, "-e", f"canary_rollout_id={rollout_id}")
     try:
         deadline = time.monotonic() + 120
         while not spy.for_client(canary_uuid) and time.monotonic() < deadline and proc.poll() is None:
@@ -179,13 +182,13 @@ def test_interrupted_rollout_resumes_and_rolls_back_to_the_pre_rollout_release(f
     assert again.returncode != 0 and "already finished: rolled_back" in " ".join(again.output.split())
 
 
-def test_an_ansible_unreachable_client_counts_against_its_wave(fleet_factory, run_canary, command_spy, tmp_path):
+def test_an_ansible_unreachable_client_counts_against_its_wave(roles_fleet, run_canary, command_spy, tmp_path):
     """A client Ansible cannot reach while applying drops out of the play: it never vanishes
     from its wave - it is 'unreachable' in the drill's results, counts as a failure (1 of 2 =
     50 % > 5 %: STOP, rollback), and the later wave is not touched."""
     from infoscreen_sim.broker import free_port as closed_port
 
-    fleet = fleet_factory(4, shared_broker=True, groups=[("canary", 1), ("wave1", 2), ("wave2", None)], **FLEET)
+    fleet = roles_fleet(4, shared_broker=True, groups=[("canary", 1), ("wave1", 2), ("wave2", None)], **FLEET)
     spy = command_spy(fleet)
     extra = tmp_path / "unreachable.yml"
     extra.write_text("all:\n  hosts:\n    client-003:\n      ansible_connection: ssh\n      ansible_host: 127.0.0.1\n"
@@ -207,13 +210,13 @@ def test_an_ansible_unreachable_client_counts_against_its_wave(fleet_factory, ru
     assert "CANARY ROLLED BACK: wave 2 (wave1)" in run.output
 
 
-def test_broker_stopped_mid_drill_is_a_stop(fleet_factory, run_canary, command_spy):
+def test_broker_stopped_mid_drill_is_a_stop(roles_fleet, run_canary, command_spy):
     """The broker dies while the canary drill runs: the drill never gets its terminal ack
     (timed_out), the gate says STOP, the canary is rolled back, the later waves are never
     touched and the run exits non-zero (the HTML report does not say PASSED)."""
     import threading
 
-    fleet = fleet_factory(3, groups=GROUPS, **FLEET)  # its own broker: this test stops it
+    fleet = roles_fleet(3, groups=GROUPS, **FLEET)  # its own broker: this test stops it
     spy = command_spy(fleet)
     done = {}
     thread = threading.Thread(target=lambda: done.update(run=run_canary(

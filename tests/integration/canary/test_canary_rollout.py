@@ -1,11 +1,26 @@
 """Acceptance of issue 6: playbooks/canary.yml against the simulated fleet (real mosquitto
 rendered by the broker role, real agents with simulated power), through ansible-playbook
-with the rollout_report callback."""
+with the rollout_report callback. Issue 14: on the roles path only - every fleet first gets
+agent release A from the pi_agent role, canary.yml installs B with the role and rolls back
+through the role's rollback entry point; the fleet boots whatever the role made current."""
 
 import shutil
+from pathlib import Path
 
 import pytest
-from canary_helpers import ARTIFACTS, FLEET, NEW, OLD, agent_ini, chromium, heartbeat_releases
+from canary_helpers import (
+    ARTIFACTS,
+    FLEET,
+    NEW,
+    OLD,
+    VERSION_A,
+    VERSION_B,
+    agent_ini,
+    chromium,
+    current,
+    heartbeat_releases,
+    next_heartbeats,
+)
 
 pytestmark = [pytest.mark.integration]
 
@@ -15,12 +30,26 @@ def uuids(fleet, group=None):
             if group is None or c.spec["group"] == group}
 
 
+def agents(ctl, fleet, names):
+    """(release label, agent version) of each named client's next heartbeat."""
+    wanted = {fleet.clients[n].client_uuid: n for n in names}
+    return {wanted[u]: (body.get("release"), body["agent_version"])
+            for u, body in next_heartbeats(ctl, wanted, timeout=30).items()}
+
+
 @pytest.fixture(scope="module")
-def clean_fleet(tmp_path_factory):
+def clean_fleet(tmp_path_factory, release_cache):
+    from infoscreen_sim.demo_canary import canary_env, install_release
     from infoscreen_sim.fleet import Fleet
 
-    fleet = Fleet(tmp_path_factory.mktemp("canary-clean"), clients=7,
-                  groups=[("canary", 1), ("wave1", 2), ("wave2", None)], **FLEET).start()
+    workdir = tmp_path_factory.mktemp("canary-clean")
+    fleet = Fleet(workdir, clients=7, groups=[("canary", 1), ("wave1", 2), ("wave2", None)], **FLEET).start()
+    try:
+        install_release(fleet, VERSION_A, OLD, canary_env(fleet, workdir / "install.sqlite3", workdir),
+                        extra_vars=release_cache)
+    except BaseException:
+        fleet.stop()
+        raise
     yield fleet
     fleet.stop()
 
@@ -62,17 +91,20 @@ def test_no_faults_every_wave_completes_and_runs_the_new_release(clean_fleet, ru
     assert {row["state"] for row in rows.values()} == {"completed"}, rows
     assert [w["gate"]["decision"] for w in run.report["waves"]] == ["continue"] * 3
     assert [w["hosts"] for w in run.report["waves"]] == [1, 2, 4]
-    releases = heartbeat_releases(ctl, uuids(clean_fleet))
-    assert set(releases.values()) == {NEW["label"]}, releases
-    assert all(s["boots"] == 2 for s in clean_fleet.status().values())
+    # Every client runs agent B under the new label: the role switched current, the drill
+    # rebooted the client onto it (install reboot + drill = 3 boots).
+    wanted = dict.fromkeys(clean_fleet.clients, (NEW["label"], VERSION_B))
+    assert agents(ctl, clean_fleet, clean_fleet.clients) == wanted
+    assert all(current(clean_fleet, n) == f"releases/{VERSION_B}" for n in clean_fleet.clients)
+    assert all(s["boots"] == 3 for s in clean_fleet.status().values())
     assert "heartbeat_interval_s = 3" in agent_ini(clean_fleet, "client-007")
     assert "reconnect" in run.output and "p95" in run.output
 
 
-def test_failing_client_in_a_ten_client_canary_rolls_back_and_stops(fleet_factory, run_canary, command_spy,
-                                                                    fleet_controller, tmp_path):
-    fleet = fleet_factory(16, groups=[("canary", 10), ("wave1", 3), ("wave2", None)],
-                          faults={"client-004": ["helper_fails"]}, **FLEET)
+def test_failing_client_in_the_canary_rolls_back_through_the_role_and_stops(roles_fleet, run_canary, command_spy,
+                                                                            fleet_controller, tmp_path):
+    fleet = roles_fleet(6, groups=[("canary", 4), ("wave1", 1), ("wave2", None)],
+                        faults={"client-004": ["helper_fails"]}, **FLEET)
     spy = command_spy(fleet)
     ctl = fleet_controller(fleet)
     later = {c.client_uuid: name for name, c in fleet.clients.items() if c.spec["group"] != "canary"}
@@ -81,20 +113,26 @@ def test_failing_client_in_a_ten_client_canary_rolls_back_and_stops(fleet_factor
 
     assert run.returncode != 0, run.output
     assert "CANARY ROLLED BACK: wave 1 (canary) failed the gate" in run.output
-    assert "10.0 % > 5 %" in run.output
+    assert "25.0 % > 5 %" in run.output
     assert "Remaining waves not touched: wave1, wave2" in run.output
-    # Every canary client reports the old release again; the later waves never saw a command.
+    # Every client runs agent A under the old label again (the role's rollback switched current
+    # back and rendered the recorded label; the confirm drill rebooted onto it); the later
+    # waves never saw a command.
     canary = uuids(fleet, "canary")
-    assert set(heartbeat_releases(ctl, canary).values()) == {OLD}
+    assert agents(ctl, fleet, fleet.clients) == dict.fromkeys(fleet.clients, (OLD, VERSION_A))
+    assert all(current(fleet, n) == f"releases/{VERSION_A}" for n in fleet.clients)
     for client_uuid, name in later.items():
         assert spy.for_client(client_uuid) == [], name
-    assert set(heartbeat_releases(ctl, later).values()) == {OLD}
-    assert all(fleet.status()[name]["boots"] == 1 for name in later.values())
-    # Drill + confirm drill: the nine good clients rebooted twice, the failing one never.
+    assert all(fleet.status()[name]["boots"] == 2 for name in later.values())  # boot + install reboot
+    # Install reboot + drill + confirm drill: the three good clients rebooted three times, the
+    # failing one only for the install (its reboot helper fails).
     status = fleet.status()
-    assert [status[n]["boots"] for n in canary.values() if n != "client-004"] == [3] * 9
+    assert [status[n]["boots"] for n in canary.values() if n != "client-004"] == [4] * 3
+    assert status["client-004"]["boots"] == 2
     assert len(spy.for_client(fleet.clients["client-004"].client_uuid)) == 1  # confirm drill blocked by cooldown
     assert all(f"release = {OLD}" in agent_ini(fleet, n) for n in fleet.clients)
+    # Release B's virtualenv stays installed for the next attempt (only current moved back).
+    assert (Path(fleet.clients["client-001"].root) / "opt/infoscreen-agent/releases" / VERSION_B).exists()
     rows = run.hosts()
     assert {rows[name]["state"] for name in later.values()} == {"not_run"}
     assert run.report["gate_stopped"] is True
@@ -118,25 +156,28 @@ def assert_html_report_in_chromium(run, tmp_path):
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
 
 
-def test_one_failing_client_in_a_forty_client_wave_does_not_stop_the_rollout(fleet_factory, run_canary,
-                                                                             fleet_controller):
-    fleet = fleet_factory(43, groups=[("canary", 2), ("wave1", 40), ("wave2", None)],
-                          faults={"client-010": ["helper_fails"]}, **FLEET)
+def test_one_failing_client_within_the_threshold_does_not_stop_the_rollout(roles_fleet, run_canary,
+                                                                           fleet_controller):
+    # 1 failure in a 4-client wave against a 30 % threshold (the gate maths of 1 in 40 against
+    # 5 %, on a fleet the roles path installs in seconds): 25 % is within it, the rollout goes on.
+    fleet = roles_fleet(7, groups=[("canary", 2), ("wave1", 4), ("wave2", None)],
+                        faults={"client-004": ["helper_fails"]}, **FLEET)
     ctl = fleet_controller(fleet)
 
-    run = run_canary(fleet)
+    run = run_canary(fleet, "-e", "canary_threshold_pct=30")
 
     assert run.returncode == 0, run.output
     waves = run.report["waves"]
-    assert [w["hosts"] for w in waves] == [2, 40, 1]
+    assert [w["hosts"] for w in waves] == [2, 4, 1]
     assert waves[1]["gate"]["decision"] == "continue"
-    assert waves[1]["gate"]["ratio_pct"] == 2.5
+    assert waves[1]["gate"]["ratio_pct"] == 25.0
     assert waves[1]["failed"] + waves[1]["timed_out"] == 1, waves[1]
     rows = run.hosts()
-    assert rows["client-010"]["state"] == "failed", rows["client-010"]
-    assert rows["client-010"]["error_code"] == "helper_failed"
-    assert rows["client-043"]["state"] == "completed"  # wave2 ran after the 2.5 % wave
+    assert rows["client-004"]["state"] == "failed", rows["client-004"]
+    assert rows["client-004"]["error_code"] == "helper_failed"
+    assert rows["client-007"]["state"] == "completed"  # wave2 ran after the 25 % wave
     releases = heartbeat_releases(ctl, uuids(fleet))
-    # The failing client never rebooted, so its agent still runs the release it started with.
+    # The failing client never rebooted, so its agent still runs the release it started with
+    # (the role made B current on it; it boots B at its next reboot).
     assert {name: r for name, r in ((uuids(fleet)[u], r) for u, r in releases.items()) if r != NEW["label"]} == {
-        "client-010": OLD}
+        "client-004": OLD}
