@@ -61,7 +61,7 @@ def measure(size, workdir):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--sizes", type=int, nargs=2, default=[2, 6], metavar=("N1", "N2"))
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args(argv)

@@ -175,7 +175,7 @@ def run_in_process(payloads, duplicates, seed=9, workdir=None, say=print):
         agent.store.flush()
         if sent % 100000 < CHUNK:
             say(f"    in-process: {sent:,} payloads, {time.monotonic() - started:.0f} s")
-    for _ in range(duplicates):
+    for _duplicate in range(duplicates):
         body = rng.choice(handled)
         if rng.random() < 0.3:
             try:

@@ -82,6 +82,7 @@ def _wait_delivered(sent, timeout_s):
         except (RuntimeError, ValueError):  # not connected or not queued: nothing to wait for
             return
 
+
 try:
     import paho.mqtt.client as mqtt
 
@@ -161,7 +162,7 @@ class Agent:
             self._decide("completed")
         elif action in _HOST_ACTIONS and remaining <= 0:
             self._decide("failed", _HOST_ACTIONS[action],
-                          f"boot id still {self.boot_id} {-remaining:.0f} s after the {action} deadline")
+                         f"boot id still {self.boot_id} {-remaining:.0f} s after the {action} deadline")
         else:
             remaining = min(max(0.0, remaining), self._deadline_s(action))
             self._deadline_mono = time.monotonic() + remaining

@@ -26,7 +26,7 @@ description:
   - O(state=switch) does the check, keeps the outgoing release as C(previous), points C(current) at
     C(releases/<version>) with one rename(2) and, with O(prune), removes releases beyond O(keep)
     (current and previous always stay; a link is removed, never what it points to).
-author: infoscreen-fleet developers
+author: infoscreen-fleet maintainers (!UNKNOWN)
 options:
   state:
     description: What to do.

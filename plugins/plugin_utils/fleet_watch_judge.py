@@ -272,7 +272,7 @@ class FleetJudge:
         client.reports_emitted = (client.reports_emitted + [key])[-16:]
         client.open["service_failed"] = {"since": now, "last_emit": now, "repeat": 0, "no_reminder": True}
         detail = {name: report.get(name) for name in ("unit", "failed_at", "boot_id", "service_result", "exit_code",
-                                                       "exit_status")}
+                                                      "exit_status")}
         return [self._event(client, "service_failed", now, wall, detail)]
 
     @staticmethod
@@ -368,7 +368,7 @@ class FleetJudge:
                                % (found.get("message"), _iso(eligible))}
             return {"decision": "none", "start_from": start, "eligible_at": _iso(eligible),
                     "why": "%s: %s (a reminder follows while the problem lasts)" % (found.get("code"),
-                                                                                  found.get("message"))}
+                                                                                    found.get("message"))}
         return {"decision": "recover", "start_from": start, "eligible_at": None, "why": None}
 
     def _event(self, client, kind, now, wall, detail, *, repeat=0):

@@ -19,7 +19,7 @@ from .agent_faults import AGENT_FAULTS, backend_factory, client_wrapper
 
 def _parser():
     parser = argparse.ArgumentParser(prog="python -m infoscreen_sim.agent_runner", allow_abbrev=False,
-                                     description=__doc__.split("\n")[0])
+                                     description=__doc__.partition("\n")[0])
     parser.add_argument("--power-request", required=True, metavar="FILE",
                         help="where the agent's reboot/shutdown requests go (the supervisor watches it)")
     parser.add_argument("--app-state", default="", metavar="FILE", help="the signage app's state file")

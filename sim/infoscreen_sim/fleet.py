@@ -56,7 +56,6 @@ def split_groups(names, groups):
     return out
 
 
-
 class Fleet:
     def __init__(self, workdir, clients=20, *, groups=DEFAULT_GROUPS, faults=None, boot_time="uniform:20:60",
                  time_scale=0.05, slow_boot_s=DEFAULT_SLOW_BOOT_S, crash_after_s=3.0, restart_delay_s=5.0,
@@ -134,10 +133,11 @@ class Fleet:
         self.started_mono = time.monotonic()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.control_dir.mkdir(exist_ok=True)
-        self.broker = self._shared_broker or LocalBroker(self.workdir / "broker",
-                                  clients=[{"name": s["name"], "client_uuid": s["client_uuid"],
-                                            "password": s["password"]} for s in self.specs],
-                                  controller_password=self.controller_password, tls=self.tls)
+        self.broker = self._shared_broker or LocalBroker(
+            self.workdir / "broker",
+            clients=[{"name": s["name"], "client_uuid": s["client_uuid"], "password": s["password"]}
+                     for s in self.specs],
+            controller_password=self.controller_password, tls=self.tls)
         try:
             self.broker.start()
             for client in self.clients.values():
@@ -248,4 +248,3 @@ def main(argv=None):
 
 if __name__ == "__main__":
     sys.exit(main())
-

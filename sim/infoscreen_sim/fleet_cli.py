@@ -23,10 +23,12 @@ from .manifest import load_manifest
 SUPERVISOR_MODULE = "infoscreen_sim.fleet"  # what `up` runs and `down` recognises by command line
 
 # -- command line -----------------------------------------------------------------------------
+
+
 def _parse_faults(items):
     faults = {}
     for item in items or []:
-        name, _, listed = item.partition("=")
+        name, _sep, listed = item.partition("=")
         if not listed:
             raise FleetSpecError(f"--fault {item!r}: use NAME=FAULT[,FAULT] (faults: {', '.join(FAULTS)})")
         faults.setdefault(name, []).extend(f for f in listed.split(",") if f)
@@ -36,7 +38,7 @@ def _parse_faults(items):
 def _parse_groups(text):
     groups = []
     for part in text.split(","):
-        name, _, size = part.partition("=")
+        name, _sep, size = part.partition("=")
         if size in ("", "rest"):
             groups.append((name, None))
         else:
@@ -171,7 +173,7 @@ def _add_fleet_options(parser):
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m infoscreen_sim.fleet", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m infoscreen_sim.fleet", description=__doc__.partition("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     for name, helptext in (("up", "start a fleet in the background"), ("supervise", "run a fleet in the foreground")):
         p = sub.add_parser(name, help=helptext)

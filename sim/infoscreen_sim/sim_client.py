@@ -50,7 +50,6 @@ def runner_env():
     return env
 
 
-
 class SimClient:
     """One simulated Pi: its files, its agent process and its power state."""
 
@@ -145,4 +144,3 @@ class SimClient:
     def starting(self, now):
         return (self.state == "running" and self.healthy_boot_id != self.boot_id
                 and now - (self.started_at or 0) < START_WINDOW_S)
-

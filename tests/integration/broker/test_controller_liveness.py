@@ -119,7 +119,10 @@ def clones(tmp_path_factory, fleet_broker):
     fleets = []
     try:
         for name in ("clone-a", "clone-b"):
-            fleets.append(Fleet(tmp_path_factory.mktemp(name), clients=[name], broker=fleet_broker.broker,
+            # pylint reports repeated-keyword agent_options here: it merges both dicts that
+            # fixtures.fleet._options builds into one and counts the key twice (a false positive).
+            fleets.append(Fleet(tmp_path_factory.mktemp(name),  # pylint: disable=repeated-keyword
+                                clients=[name], broker=fleet_broker.broker,
                                 accounts=[account], **options).start(wait=False))
         yield account, fleets
     finally:

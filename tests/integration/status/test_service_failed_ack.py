@@ -32,19 +32,19 @@ def test_ack_playbook_clears_the_named_reports_with_a_reason_and_notes_them(flee
     assert set(retained_reports(fleet, NAMES)) == {"client-001", "client-002"}
     ledger = tmp_path / "ledger.sqlite3"
 
-    code, out, _ = run_playbook(fleet, "ack_service_failed.yml", "-l", "client-001", ledger=ledger)
+    code, out, _err = run_playbook(fleet, "ack_service_failed.yml", "-l", "client-001", ledger=ledger)
     assert code != 0 and "say why" in out, out
-    code, out, _ = run_playbook(fleet, "ack_service_failed.yml", "-e", "infoscreen_ack_reason='cable replaced'",
-                                ledger=ledger)
+    code, out, _err = run_playbook(fleet, "ack_service_failed.yml", "-e", "infoscreen_ack_reason='cable replaced'",
+                                   ledger=ledger)
     assert code != 0 and "name the hosts" in out, out  # no -l: the whole fleet only on request
-    code, out, _ = run_playbook(fleet, "ack_service_failed.yml", "-l", "client-001", "--check",
-                                "-e", "infoscreen_ack_reason='cable replaced'", ledger=ledger)
+    code, out, _err = run_playbook(fleet, "ack_service_failed.yml", "-l", "client-001", "--check",
+                                   "-e", "infoscreen_ack_reason='cable replaced'", ledger=ledger)
     assert code == 0 and "would clear: client-001" in out, out
     assert set(retained_reports(fleet, NAMES)) == {"client-001", "client-002"}
     assert not ledger.exists()  # check mode writes nothing
 
-    code, out, _ = run_playbook(fleet, "ack_service_failed.yml", "-l", "client-001,client-003",
-                                "-e", "infoscreen_ack_reason='display cable replaced, ticket 4711'", ledger=ledger)
+    code, out, _err = run_playbook(fleet, "ack_service_failed.yml", "-l", "client-001,client-003",
+                                   "-e", "infoscreen_ack_reason='display cable replaced, ticket 4711'", ledger=ledger)
     assert code == 0, out
     assert "cleared: client-001" in out and "no report: client-003" in out, out
     # a fresh subscriber sees no report of client-001; client-002 (not named) keeps its own

@@ -81,8 +81,8 @@ def test_one_module_defaults_block_reaches_every_mqtt_plugin(tmp_path):
                                                                     "connect_timeout_s": 1},
              "register": "ack", "ignore_errors": True},
             {"name": "Show", "ansible.builtin.copy": {"dest": str(tmp_path / "out.json"),
-                                                       "content": "{{ {'wave': wave, 'health': health, "
-                                                                  "'status': status, 'ack': ack} | to_json }}"}},
+                                                      "content": "{{ {'wave': wave, 'health': health, "
+                                                                 "'status': status, 'ack': ack} | to_json }}"}},
         ],
     }]))
     env = {key: value for key, value in os.environ.items() if not key.startswith(("INFOSCREEN_", "ANSIBLE_"))}

@@ -45,7 +45,7 @@ def test_module_utils_never_imports_plugin_utils():
     offenders = {path.relative_to(REPO).as_posix(): sorted(i for i in _imports(path) if i.startswith("plugin_utils"))
                  for path in sorted((PLUGINS / "module_utils").rglob("*.py"))}
     offenders.update({path.relative_to(REPO).as_posix(): sorted(i for i in _imports(path)
-                                                                 if i.startswith("plugin_utils"))
+                                                                if i.startswith("plugin_utils"))
                       for path in sorted((PLUGINS / "modules").glob("*.py"))})
     assert {name: found for name, found in offenders.items() if found} == {}
 
@@ -54,7 +54,7 @@ def test_every_module_utils_file_is_needed_by_a_module_or_the_agent():
     """A module_utils file no module reaches (and that is not the agent's contract package) is
     controller-only code in the wrong place: it belongs in plugin_utils."""
     reached = set()
-    todo = [path for path in sorted((PLUGINS / "modules").glob("*.py"))]
+    todo = sorted((PLUGINS / "modules").glob("*.py"))
     todo += sorted((PLUGINS / "module_utils" / "contract").glob("*.py"))  # shipped in the agent
     while todo:
         path = todo.pop()

@@ -53,7 +53,7 @@ def test_credentials_from_the_environment_and_a_pgpass_file(pg_cluster, pg_ledge
 
 
 def test_a_url_ledger_is_shared_from_any_working_directory_and_creates_no_local_file(pg_ledger_url, tmp_path,
-                                                                                    monkeypatch):
+                                                                                     monkeypatch):
     """The schema-v2 code took a URL for a path and silently kept a private SQLite file under
     the working directory: each controller (each AWX job) counted only its own commands."""
     seen = []

@@ -11,7 +11,7 @@ from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
 from ansible_collections.infoscreen.fleet.plugins.plugin_utils.fleet_watch_judge import FleetJudge
 
 WALL0 = 1_800_000_000.0
-A, B, C = (str(uuid.uuid4()) for _ in range(3))
+A, B, C = (str(uuid.uuid4()) for _client in range(3))
 
 
 class Clock:
@@ -95,7 +95,7 @@ def test_crash_once_per_incident_with_reminders_and_a_new_incident_after_running
     assert types(events) == [("pi-a", "app_crashed")]
     assert events[0]["fleet_watch"]["recover"]["start_from"] == "restart_app"
     assert events[0]["fleet_watch"]["recover"]["decision"] == "recover"
-    for _ in range(5):  # the same crash reported again and again: no duplicate
+    for _report in range(5):  # the same crash reported again and again: no duplicate
         clock.advance(10)
         assert send(judge, clock, live(clock, A, app_state="crashed")) == []
         judge.tick(clock.now, clock.wall)

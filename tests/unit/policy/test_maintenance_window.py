@@ -116,7 +116,7 @@ def test_several_windows_and_days_the_earliest_opening_wins():
 
 def test_unset_is_no_restriction_and_one_mapping_is_one_window():
     assert judge(parse_windows(None), at("2026-07-15T12:00:00+00:00")) == {"inside": True, "window": None,
-                                                                          "eligible_at": None}
+                                                                           "eligible_at": None}
     assert len(parse_windows(BERLIN_NIGHT[0])) == 1
 
 
