@@ -30,7 +30,8 @@ tr.sev-attention td:first-child{border-left:5px solid #ef6c00}
 tr.sev-ok td:first-child{border-left:5px solid #2e7d32}
 .ok{color:#2e7d32}.warn{color:#ef6c00;font-weight:bold}.bad{color:#c62828;font-weight:bold}
 .meta{color:#555;font-size:.9em}details{font-size:.9em}summary{cursor:pointer}
-ul.problems{margin:0;padding-left:1.1em}code{font-size:.95em}
+ul.problems{margin:0;padding-left:1.1em;min-width:16em}code{font-size:.95em}
+td[data-column=host],td[data-column=state],td[data-column=boot]{white-space:nowrap}
 """
 
 # Sorts the table by the data-sort values of a column (numbers numerically); the initial order

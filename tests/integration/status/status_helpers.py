@@ -28,6 +28,15 @@ def report_service_failed(fleet, name, unit="signage-player.service"):
     assert run.returncode == 0, run.stdout + run.stderr
 
 
+def hold(fleet, name, owner, reason):
+    """The client's local hold (the real agent CLI: infoscreen-agent hold), reported in its next health."""
+    client = fleet.clients[name]
+    command = [sys.executable, "-m", "infoscreen_agent", "--config", str(client.config_path), "hold",
+               "--owner", owner, "--reason", reason]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
 def retained_reports(fleet, names, timeout=10.0):
     """What a fresh subscriber (new connection, controller account) gets retained on the clients'
     service_failed topics: {name: payload bytes}. A second subscription with "no retained" is the
@@ -63,7 +72,7 @@ def retained_reports(fleet, names, timeout=10.0):
     return got
 
 
-def chromium(html_path, profile_dir, *, screenshot=None, fragment="", size="1600,900", timeout=120):
+def chromium(html_path, profile_dir, *, screenshot=None, fragment="", size="1920,820", timeout=120):
     """Load a local file in headless Chromium (Debian package, no network); return the DOM it built."""
     base = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",

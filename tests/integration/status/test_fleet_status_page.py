@@ -5,6 +5,7 @@ client-001 healthy, one completed restart_app in the ledger     -> ok, budget 2/
 client-002 app crashed + its own service_failed report          -> problem: crashed, open service_failed
 client-003 three reboot_host in the last 15 min (ledger)        -> problem: locked out, eligible at oldest + 900 s
 client-004 powered off                                          -> problem: silent
+client-005 held by a technician (infoscreen-agent hold)         -> attention: "held by OWNER: REASON"
 """
 
 import json
@@ -13,7 +14,7 @@ import time
 
 import pytest
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import Ledger
-from integration.status.status_helpers import ARTIFACTS, chromium, iso, report_service_failed
+from integration.status.status_helpers import ARTIFACTS, chromium, hold, iso, report_service_failed
 
 pytestmark = pytest.mark.integration
 
@@ -22,10 +23,11 @@ STATUS_VARS = {"infoscreen_status_listen_s": 7, "infoscreen_status_max_heartbeat
 
 @pytest.fixture
 def status_fleet(fleet_factory):
-    fleet = fleet_factory(4, shared_broker=True, groups=[("lobby", None)], faults={"client-002": ["app_crashed"]},
+    fleet = fleet_factory(5, shared_broker=True, groups=[("lobby", None)], faults={"client-002": ["app_crashed"]},
                           agent_options={"agent.lockout_max": 0})
     report_service_failed(fleet, "client-002", "signage-player.service")
     fleet.power_off("client-004")
+    hold(fleet, "client-005", "ops-anna", "replacing the display")
     return fleet
 
 
@@ -53,8 +55,8 @@ def test_status_page_shows_crashed_locked_out_and_silent_clients_problems_first(
     assert code == 0, out
     status = json.loads(json_file.read_text())
     rows = {r["host"]: r for r in status["clients"]}
-    assert [r["severity"] for r in status["clients"]] == ["problem", "problem", "problem", "ok"], out
-    assert [r["host"] for r in status["clients"]][-1] == "client-001"
+    assert [r["severity"] for r in status["clients"]] == ["problem", "problem", "problem", "attention", "ok"], out
+    assert [r["host"] for r in status["clients"]][-2:] == ["client-005", "client-001"]
 
     healthy = rows["client-001"]
     assert healthy["online"] and healthy["app_state"] == "running" and healthy["release"]
@@ -78,6 +80,10 @@ def test_status_page_shows_crashed_locked_out_and_silent_clients_problems_first(
     silent = rows["client-004"]
     assert silent["liveness"] == "silent" and not silent["online"] and silent["heartbeat_age_s"] is None
 
+    held = rows["client-005"]
+    assert held["online"] and held["held"]["owner"] == "ops-anna" and held["held"]["since"]
+    assert held["held"]["text"].startswith("held by ops-anna: replacing the display")
+
     # console table: header, then problems first
     table = [line for line in out.splitlines() if line.startswith(("HOST ", "client-0"))]
     assert table[0].startswith("HOST") and table[-1].startswith("client-001"), out
@@ -95,12 +101,15 @@ def test_status_page_shows_crashed_locked_out_and_silent_clients_problems_first(
     assert 'data-sortable="ready"' in dom  # the inline script ran under the page's own CSP
     order = [part.split('"')[0] for part in dom.split('data-host="')[1:]]
     severities = [part.split('"')[0] for part in dom.split('data-severity="')[1:]]
-    assert order[-1] == "client-001" and severities == ["problem", "problem", "problem", "ok"], dom
+    assert order[-2:] == ["client-005", "client-001"], dom
+    assert severities == ["problem", "problem", "problem", "attention", "ok"], dom
     locked_row = dom.split('data-host="client-003"')[1].split("</tr>")[0]
     assert f'data-eligible-at="{eligible}"' in locked_row and "LOCKED OUT" in locked_row
     assert f'<time class="eligible-at" datetime="{eligible}">{eligible}</time>' in locked_row
     crashed_row = dom.split('data-host="client-002"')[1].split("</tr>")[0]
     assert 'data-unit="signage-player.service"' in crashed_row and ">crashed<" in crashed_row
+    held_row = dom.split('data-host="client-005"')[1].split("</tr>")[0]
+    assert "held by ops-anna: replacing the display" in held_row
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
 
     # sorting works in the browser: by host name, from the address
