@@ -151,6 +151,8 @@ def end_to_end(broker, uuids, ledger, workdir, args):
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if args.show_output:
+        print(run.stdout[-4000:])
     if run.returncode != 0:
         print(run.stdout[-3000:] + run.stderr[-3000:])
         raise SystemExit(f"ansible-playbook failed ({run.returncode})")
@@ -168,6 +170,7 @@ def main():
     parser.add_argument("--heartbeat-s", type=float, default=5.0)
     parser.add_argument("--reports", type=int, default=50, help="clients with a retained service_failed report")
     parser.add_argument("--skip-playbook", action="store_true")
+    parser.add_argument("--show-output", action="store_true", help="print the end of the playbook's output")
     parser.add_argument("--publisher", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publisher:
