@@ -34,7 +34,7 @@ import time
 import uuid
 
 try:  # the collection on the collections path, as ansible-rulebook finds this file there
-    from ansible_collections.infoscreen.fleet.plugins.plugin_utils import mqtt_client  # noqa: F401
+    from ansible_collections.infoscreen.fleet.plugins.plugin_utils import mqtt_client  # noqa: F401  # pylint: disable=unused-import
 except ImportError:  # ansible-rulebook runs this file by path: make its collection root importable
     _ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 7))
     if os.path.isdir(os.path.join(_ROOT, "ansible_collections")) and _ROOT not in sys.path:
@@ -170,10 +170,18 @@ class FleetWatch:
         self.connected = False
         self.loop = None
         self.queue = None
+        self.pending = None
 
     def _emit(self, events):
+        # The rulebook's queue holds one event (ansible-rulebook applies back pressure): the MQTT
+        # thread hands events to an unbounded queue of ours, and one task puts them, in order.
         for event in events:
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, event)
+            self.loop.call_soon_threadsafe(self.pending.put_nowait, event)
+
+    async def _pump(self):
+        while True:
+            event = await self.pending.get()
+            await self.queue.put(event)
 
     def _on_connect(self, client, _userdata, _flags, reason, _props):
         if getattr(reason, "is_failure", False):
@@ -198,7 +206,8 @@ class FleetWatch:
             self._emit(events)
 
     async def run(self, queue):
-        self.loop, self.queue = asyncio.get_running_loop(), queue
+        self.loop, self.queue, self.pending = asyncio.get_running_loop(), queue, asyncio.Queue()
+        pump = asyncio.create_task(self._pump())
         summary = connection_summary(self.params)  # never the password
         try:
             client = build_client(self.params, f"infoscreen-fleet-watch-{uuid.uuid4().hex[:10]}", persistent=False)
@@ -222,8 +231,9 @@ class FleetWatch:
                 with self.lock:
                     events = self.judge.tick(self.clock(), self.wall())
                 for event in events:
-                    await queue.put(event)
+                    self.pending.put_nowait(event)
         finally:
+            pump.cancel()
             disconnect_and_forget(client)
             client.loop_stop()
 
