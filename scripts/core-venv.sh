@@ -22,6 +22,8 @@ if [ ! -x "$CORE_VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want
     "$CORE_VENV/bin/pip" install -q --no-deps -e "$ROOT"; }; then
     printf '[core-venv] installing requirements-core218.txt into %s failed (see pip above)\n' "$CORE_VENV" >&2
     rm -rf "$CORE_VENV"
+    # return when sourced, exit when run (shellcheck cannot know which: SC2317)
+    # shellcheck disable=SC2317
     return 1 2>/dev/null || exit 1
   fi
   echo "$want" >"$stamp"

@@ -11,6 +11,17 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/bootstrap.sh
 source "$ROOT/scripts/bootstrap.sh"
 venv="${SANITY_VENV:-$ROOT/.venv}"
+# ansible-test skips its shellcheck test (a warning, no error) when the program is missing:
+# installed from Debian like scripts/bootstrap.sh's packages, so the test runs.
+if ! command -v shellcheck >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "[sanity] shellcheck is missing; run as root or: sudo apt-get install shellcheck" >&2
+    exit 1
+  fi
+  echo "[sanity] installing the Debian package shellcheck" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck >/dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck >/dev/null; }
+fi
 # First on PATH: ansible-test --local --python 3.11 runs the python3.11 it finds there.
 export PATH="$venv/bin:$PATH"
 INFOSCREEN_VENV="$venv" "$ROOT/scripts/sanity-bootstrap.sh"

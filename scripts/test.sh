@@ -12,7 +12,7 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/bootstrap.sh
 source "$ROOT/scripts/bootstrap.sh"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 stages=("$@")
 ((${#stages[@]})) || stages=(lint galaxy changelog ee sanity docs core218 pytest molecule)
 mkdir -p artifacts
@@ -98,7 +98,13 @@ run_core218() {
   source "$ROOT/scripts/core-venv.sh" || return 1
   local status=0
   echo "== ansible-core $("$CORE_VENV/bin/python" -c 'import ansible; print(ansible.__version__)'): ansible-test sanity (scripts/sanity.sh)"
-  SANITY_VENV="$CORE_VENV" "$ROOT/scripts/sanity.sh" || status=1
+  # On the product ansible-core loads (plugins, role modules and argument specs, playbooks,
+  # runtime metadata, the EDA source): the harness (tests, sim, drills, bench) and the agent
+  # never run inside ansible-core, and their pylint/pep8 findings do not change with its
+  # release; the full tree runs in stage sanity (2.19). Saves about half the run.
+  local targets=() dir
+  for dir in plugins roles playbooks meta extensions; do [ -e "$dir" ] && targets+=("$dir/"); done
+  SANITY_VENV="$CORE_VENV" "$ROOT/scripts/sanity.sh" "${targets[@]}" || status=1
   echo "== ansible-core 2.18: unit tests (tests/unit)"
   PATH="$CORE_VENV/bin:$PATH" "$CORE_VENV/bin/python" -m pytest -q -n "${PYTEST_WORKERS:-2}" -p no:cacheprovider \
     --junitxml=artifacts/pytest-core218.xml tests/unit || status=1

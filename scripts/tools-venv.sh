@@ -20,6 +20,8 @@ if [ ! -x "$TOOLS_VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wan
     "$TOOLS_VENV/bin/pip" install -q -r "$ROOT/requirements-tools.txt"; }; then
     printf '[tools-venv] installing requirements-tools.txt into %s failed (see pip above)\n' "$TOOLS_VENV" >&2
     rm -rf "$TOOLS_VENV"
+    # return when sourced, exit when run (shellcheck cannot know which: SC2317)
+    # shellcheck disable=SC2317
     return 1 2>/dev/null || exit 1
   fi
   echo "$want" >"$stamp"
