@@ -164,6 +164,10 @@ class WaveRun:
         opts = self.options
         now_wall = clock.wall(start_mono)
         to_publish = []
+        if valid and not opts.check_mode:
+            # One lock-and-read for the whole wave instead of one per host (docs/ledger.md, "Scale").
+            self.ledger.prefetch_lockout([client_uuid for _host, client_uuid in valid], now=now_wall,
+                                         window_s=opts.lockout_window_s)
         for host, client_uuid in valid:
             reused = None
             if opts.request_key and not opts.check_mode:

@@ -98,6 +98,25 @@ def test_override_lets_it_through_and_is_logged(ledger):
 
 
 @BOTH
+def test_a_prefetched_batch_applies_the_lockout_within_itself_and_to_the_history(ledger):
+    """prefetch_lockout (a wave's one read for all its hosts) sees the history and the batch's
+    own reservations: the same limit, cooldown and in-flight answers as reserving one by one."""
+    row, _unused = ledger.reserve(OTHER, "reboot_host", now=NOW - 100, expires_at=NOW - 10)
+    ledger.record_transition(row["command_id"], "failed", at=NOW - 20)
+    with ledger.batch():
+        ledger.prefetch_lockout([CLIENT, OTHER], now=NOW)
+        states = [ledger.reserve(CLIENT, "reboot_host", now=NOW + i, expires_at=None)[0]["state"] for i in range(4)]
+        other, decision = ledger.reserve(OTHER, "reboot_host", now=NOW)
+        flight, flight_decision = ledger.reserve("11111111-2222-4333-8444-555555555555", "reboot_host", now=NOW,
+                                                 expires_at=NOW + 240)
+    assert states == ["queued", "queued", "queued", "blocked"]
+    assert (other["state"], decision.code) == ("blocked", "cooldown")
+    assert flight["state"] == "queued" and flight_decision.allowed
+    assert ledger.reserve("11111111-2222-4333-8444-555555555555", "reboot_host", now=NOW + 1)[1].code == "in_flight"
+    assert ledger.prefetch_lockout([CLIENT]) is None  # outside a batch: nothing
+
+
+@BOTH
 def test_cooldown_after_failed_command(ledger):
     row, _unused = ledger.reserve(CLIENT, "reboot_host", now=NOW, expires_at=NOW + 240)
     ledger.record_transition(row["command_id"], "timed_out", at=NOW + 180)

@@ -132,7 +132,7 @@ def test_server_gone_beyond_the_bounded_wait_fails_finish_wave_clearly(cluster):
     assert isinstance(caught.value, LedgerUnavailable) and cluster.password not in str(caught.value)
 
 
-def _wave_reserve(url, clients, start, queue):
+def _wave_reserve(url, clients, start, queue, prefetch):
     """One controller reserving a whole wave in one batch (as wave_driver._prepare does)."""
     allowed = []
     try:
@@ -140,6 +140,8 @@ def _wave_reserve(url, clients, start, queue):
             start.wait()
             for round_no in range(5):
                 with opened.batch():
+                    if prefetch:
+                        opened.prefetch_lockout(clients)
                     for client in clients:
                         row, _unused = opened.reserve(client, "reboot_host", now=time.time(), expires_at=None,
                                                       wave_id=f"{os.getpid()}-{round_no}")
@@ -149,14 +151,16 @@ def _wave_reserve(url, clients, start, queue):
         queue.put(repr(exc))
 
 
-def test_concurrent_wave_reservations_on_overlapping_clients_neither_deadlock_nor_slip(pg_ledger_url):
+@pytest.mark.parametrize("prefetch", [False, True], ids=["per-host", "prefetched"])
+def test_concurrent_wave_reservations_on_overlapping_clients_neither_deadlock_nor_slip(pg_ledger_url, prefetch):
     clients = [f"00000000-0000-4000-8000-{i:012d}" for i in range(8)]
     with Ledger(pg_ledger_url) as first:
         first.migrate()
     ctx = multiprocessing.get_context("fork")
     start, queue = ctx.Event(), ctx.Queue()
     orders = [clients, list(reversed(clients)), clients[3:] + clients[:3]]  # opposite lock orders
-    workers = [ctx.Process(target=_wave_reserve, args=(pg_ledger_url, order, start, queue)) for order in orders]
+    workers = [ctx.Process(target=_wave_reserve, args=(pg_ledger_url, order, start, queue, prefetch))
+               for order in orders]
     for worker in workers:
         worker.start()
     start.set()
