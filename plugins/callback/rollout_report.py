@@ -8,6 +8,8 @@ author: infoscreen-fleet maintainers (!UNKNOWN)
 version_added: 0.1.0
 short_description: Per-host report of lifecycle waves (state, reconnect time, error), wave totals and gate decisions
 description:
+  - The table gains an APP column when a host had a held or stability phase (for example
+    C(app stable 45 s), C(app crashed (window 45 s)), C(held 120 s by signage-app)).
   - Collects the results of M(infoscreen.fleet.lifecycle_wave), M(infoscreen.fleet.lifecycle_outcome)
     and M(infoscreen.fleet.wave_gate) and, at the end of the run, prints a per-host table (state,
     reconnect time against the baseline and ceiling, error), totals per wave with the gate decision,
@@ -45,7 +47,9 @@ options:
       - Write the report as one self-contained HTML page (inline CSS/SVG, nothing fetched from the
         network) to this file - wave summary (for C(playbooks/canary.yml) with release, gate, reconnect
         p50/p95/max and rollback), clients not ok, and a per-client timeline of the ack phases against the
-        reconnect baseline and ceiling. Rendered by C(plugins/plugin_utils/report_html.py).
+        reconnect baseline and ceiling, with the controller's phases as bands - C(held) (the client's local
+        hold) and C(stabilizing) (the "really back" window after the reboot). Rendered by
+        C(plugins/plugin_utils/report_html.py).
     type: path
     env:
       - name: INFOSCREEN_ROLLOUT_HTML

@@ -30,7 +30,11 @@ import html
 
 TERMINAL_COLOURS = {"completed": "#2e7d32", "failed": "#c62828", "timed_out": "#ef6c00", "expired": "#ad1457",
                     "blocked": "#6a1b9a", "not_sent": "#607d8b", "not_run": "#9e9e9e", "unreachable": "#4e342e"}
-PHASE_COLOURS = {"published": "#90a4ae", "accepted": "#42a5f5", "execution_started": "#ffb300"}
+PHASE_COLOURS = {"published": "#90a4ae", "accepted": "#42a5f5", "held": "#8d6e63", "execution_started": "#ffb300",
+                 "stabilizing": "#26a69a"}
+# Controller-side phases drawn as bands (issue 18): waiting for the client's local hold, and
+# the "really back" window between the agent's completed ack and the app judged stable.
+BAND_PHASES = {"held": ("released", "execution_started"), "stabilizing": ()}
 ROW_H = 18
 LABEL_W = 150
 PLOT_W = 640
@@ -223,8 +227,12 @@ def _timeline(wave, title, baseline, ceiling):
         times = {t.get("state"): float(t.get("elapsed_s") or 0) for t in res.get("transitions") or []}
         end = max(times.values()) if times else 0.0
         weight = "bold" if not res.get("ok") else "normal"
+        stability = (res.get("stability") or {}).get("verdict")
+        extra = (f" data-stability='{_e(stability)}'" if stability else "") + (
+            f" data-held-by='{_e((res.get('hold') or {}).get('owner'))}'" if res.get("hold") else "")
         parts.append(f"<g class='client {'not-ok' if not res.get('ok') else 'ok'}' data-host='{_e(host)}' "
-                     f"data-state='{_e(state)}'><title>{_e(host)}: {_e(state)} {_e(res.get('error_code') or '')} "
+                     f"data-state='{_e(state)}'{extra}><title>{_e(host)}: {_e(state)} "
+                     f"{_e(res.get('error_code') or '')} "
                      f"{_e(res.get('error_message') or '')}</title>"
                      f"<text x='4' y='{y + 12}' font-size='11' font-weight='{weight}' fill='{colour}'>"
                      f"{_e(host)}</text>")
@@ -238,11 +246,19 @@ def _timeline(wave, title, baseline, ceiling):
         for phase, phase_colour in PHASE_COLOURS.items():
             if phase in times:
                 parts.append(f"<circle cx='{x(times[phase]):.1f}' cy='{y + 8.5}' r='3' fill='{phase_colour}'/>")
+        for phase, ends in BAND_PHASES.items():
+            if phase not in times:
+                continue
+            stop = next((times[e] for e in ends if e in times), times.get(state, end))
+            parts.append(f"<rect class='phase-{phase}' x='{x(times[phase]):.1f}' y='{y + 1}' "
+                         f"width='{max(1.0, x(stop) - x(times[phase])):.1f}' height='3' fill='{PHASE_COLOURS[phase]}'>"
+                         f"<title>{_e(phase)} {stop - times[phase]:.1f} s</title></rect>")
         if state in times:
             parts.append(f"<rect x='{x(times[state]) - 3:.1f}' y='{y + 3}' width='6' height='11' fill='{colour}'/>")
         reconnect = res.get("reconnect_s")
         detail = f"{state}" + (f" {float(reconnect):.1f}s" if reconnect is not None else "") + (
-            f" {res.get('error_code')}" if res.get("error_code") and not res.get("ok") else "")
+            f" {res.get('error_code')}" if res.get("error_code") and not res.get("ok") else "") + (
+            f" app {stability}" if stability else "")
         parts.append(f"<text x='{LABEL_W + PLOT_W + 6}' y='{y + 12}' font-size='11' font-weight='{weight}' "
                      f"fill='{colour}'>{_e(detail)}</text></g>")
     parts.append("</svg>")
@@ -288,7 +304,9 @@ def render_html(summary):
         + _not_touched(report)
         + _failed_clients(summary, report)
         + ("<h2>Per-client timeline</h2><p class=meta>Phases of each client's command (published, accepted, "
-           f"execution started, terminal) and its reconnect time. {_e(unit)}</p>" + _legend() + timelines
+           "held while the client's local hold lasted, execution started, stabilizing while the app had to run "
+           f"for the stability window on the new boot, terminal) and its reconnect time. {_e(unit)}</p>"
+           + _legend() + timelines
            if timelines else "")
         + "</body></html>\n")
 

@@ -16,7 +16,9 @@ Report data structure (``build_report``; "schema": "infoscreen.rollout_report/1"
                                        # unreachable|not_run (gate stopped / play ended first)
          "ok",                         # bool: the host did what was asked
          "reconnect_s", "reconnect_verdict",   # ok|slow|over_ceiling|None
-         "error_code", "error_message", "eligible_at"}
+         "error_code", "error_message", "eligible_at",
+         "stability",                  # "really back": {window_s, verdict, running_s, stable_s, ...} | None
+         "hold", "held_s"}             # the client's local hold while the command waited | None
       ],
       "waves": [
         {"number", "wave_id", "action", "hosts", "states": {state: n}, "executed", "failed",
@@ -140,7 +142,28 @@ def host_record(host, result=None, state=None, error_message=None, wave=None):
         "error_code": result.get("error_code") if state is None else state,
         "error_message": error_message if error_message is not None else result.get("error_message"),
         "eligible_at": result.get("eligible_at"),
+        "stability": result.get("stability"),
+        "hold": result.get("hold"),
+        "held_s": result.get("held_s"),
     }
+
+
+def phase_text(record):
+    """The held and stability phases of one record, for the table's APP column ('' if none)."""
+    parts = []
+    hold = record.get("hold")
+    if hold:
+        held = record.get("held_s")
+        owner = hold.get("owner")
+        parts.append(f"held {held:.0f} s by {owner}" if held is not None else f"held by {owner}")
+    stability = record.get("stability")
+    if stability:
+        verdict = stability.get("verdict")
+        if verdict == "stable":
+            parts.append(f"app stable {stability.get('running_s', 0):g} s")
+        else:
+            parts.append(f"app {verdict} (window {stability.get('window_s', 0):g} s)")
+    return "; ".join(parts)
 
 
 def build_report(hosts, waves, *, play_hosts=(), warn_s=90.0, ceiling_s=150.0, now=None):
@@ -197,7 +220,10 @@ def render_table(report, max_error=60):
     """Plain-text lines: per-host table, per-wave totals with the gate decision, totals."""
     warn_s = report["thresholds"]["reconnect_warn_s"]
     ceiling_s = report["thresholds"]["reconnect_ceiling_s"]
-    rows = [("HOST", "WAVE", "STATE", "RECONNECT", "ERROR")]
+    # The APP column (held / stability phases) only when some host had one: older reports
+    # keep their shape.
+    phases = any(phase_text(record) for record in report["hosts"])
+    rows = [("HOST", "WAVE", "STATE", "RECONNECT") + (("APP",) if phases else ()) + ("ERROR",)]
     for record in report["hosts"]:
         error = ""
         if record.get("error_code") or record.get("error_message"):
@@ -207,9 +233,12 @@ def render_table(report, max_error=60):
         if len(error) > max_error:
             error = error[: max_error - 3] + "..."
         rows.append((record["host"], "-" if record.get("wave") is None else str(record["wave"]), record["state"],
-                     _reconnect_text(record, warn_s, ceiling_s), error))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4] for row in rows]
+                     _reconnect_text(record, warn_s, ceiling_s)) + ((phase_text(record) or "-",) if phases else ())
+                    + (error,))
+    fixed = len(rows[0]) - 1
+    widths = [max(len(row[i]) for row in rows) for i in range(fixed)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:fixed])) + "  " + row[fixed]
+             for row in rows]
     lines = [line.rstrip() for line in lines]
     lines.append("")
     for wave in report["waves"]:
@@ -266,5 +295,5 @@ def render_junit(report):
         '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="infoscreen rollout"/>\n'
 
 
-__all__ = ["REPORT_SCHEMA", "build_report", "check_gate_options", "gate_decision", "host_record", "render_junit",
-           "render_table", "wave_counts"]
+__all__ = ["REPORT_SCHEMA", "build_report", "check_gate_options", "gate_decision", "host_record", "phase_text",
+           "render_junit", "render_table", "wave_counts"]
