@@ -157,6 +157,9 @@ def end_to_end(broker, uuids, ledger, workdir, args):
         print(run.stdout[-3000:] + run.stderr[-3000:])
         raise SystemExit(f"ansible-playbook failed ({run.returncode})")
     status = json.loads((workdir / "status.json").read_text())
+    heading = [line for line in run.stdout.splitlines() if line.startswith("fleet status ")]
+    if heading:  # the action's own account of its time
+        print("  action:", heading[0])
     print(f"ansible-playbook fleet_status.yml, {len(uuids)} hosts: wall {wall:.2f} s "
           f"(listened {status['listened_s']} s), "
           f"CPU of the children {cpu:.2f} s, peak RSS of the largest child {after.ru_maxrss / 1024:.0f} MB; "

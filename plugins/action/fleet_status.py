@@ -9,6 +9,7 @@ plugins/modules/fleet_status.py for the documentation.
 import json
 import os
 import tempfile
+import time
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import env_fallback
@@ -78,6 +79,7 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail(f"fleet_status: {name} must be above 0, got {args[name]}")
         if args["lockout_limit"] < 1 or args["cooldown_s"] < 0:
             raise AnsibleActionFail("fleet_status: lockout_limit must be at least 1 and cooldown_s not negative")
+        started = time.monotonic()
         hosts = args["hosts"] if args["hosts"] is not None else list(task_vars.get("ansible_play_batch") or [])
         hostvars = task_vars.get("hostvars", {})
         clients, inventory_errors = {}, {}
@@ -92,6 +94,7 @@ class ActionModule(ActionBase):
             else:
                 clients[host] = value
         result.update(changed=False, broker=connection_summary(args), ledger=args["ledger"])
+        timings = {"inventory_s": round(time.monotonic() - started, 2)}
         try:
             status = read_status(
                 args, clients, ledger_factory=lambda: Ledger(args["ledger"]), listen_s=args["listen_s"],
@@ -100,6 +103,7 @@ class ActionModule(ActionBase):
                 cooldown_s=args["cooldown_s"], inventory_errors=inventory_errors)
         except HealthError as exc:
             raise AnsibleActionFail(f"fleet_status: {exc}") from exc
+        timings["read_s"] = round(time.monotonic() - started - timings["inventory_s"], 2)
         table = console_table(status["clients"])
         result.update(status)
         result["table"] = table
@@ -111,9 +115,13 @@ class ActionModule(ActionBase):
         if args["html_file"]:
             write_private(args["html_file"], render_status_html(status, title=args["title"]))
             result["html_file"] = args["html_file"]
+        timings["total_s"] = round(time.monotonic() - started, 2)
+        result["timings"] = timings
         if args["show_table"]:
             counts = status["counts"]
             display.display(f"fleet status {status['generated_at']}: {counts['clients']} client(s), "
-                            f"{counts['problem']} problem, {counts['attention']} attention, {counts['ok']} ok\n"
+                            f"{counts['problem']} problem, {counts['attention']} attention, {counts['ok']} ok "
+                            f"(listened {status['listened_s']} s; inventory {timings['inventory_s']} s, listen and "
+                            f"ledger {timings['read_s']} s)\n"
                             + "\n".join(table))
         return result

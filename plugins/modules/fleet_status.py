@@ -144,6 +144,11 @@ broker:
   description: Connection settings used (never the password).
   returned: always
   type: dict
+timings:
+  description: Seconds spent reading the inventory (inventory_s), listening and reading the ledger (read_s), in all
+    (total_s).
+  returned: always
+  type: dict
 json_file:
   description: The JSON file written.
   returned: when O(json_file) is set
