@@ -186,7 +186,9 @@ def main():
                 report = workdir / f"report-{key}.json"
                 run = run_playbook(["-i", str(inv), str(REPO / "playbooks" / "reboot.yml"), "-e",
                                     f"infoscreen_wave_size={args.clients}", "-e", "infoscreen_wave_timeout_s=120",
-                                    *extra], ansible_env(broker, ledger_path, report), workdir / f"{key}.log")
+                                    # The whole fleet without --limit: the bulk guard wants the count (docs/policy.md).
+                                    "-e", f"infoscreen_bulk_confirm={args.clients}", *extra],
+                                   ansible_env(broker, ledger_path, report), workdir / f"{key}.log")
                 waves, commands = wave_commands(ledger_path)
                 reboots = reboot_durations(journal_dir, {c["command_id"] for c in commands})
                 slowest = max((e["completed"] - e["received"] for e in reboots.values()), default=float("nan"))
