@@ -18,6 +18,7 @@ B. the real ansible-rulebook with extensions/eda/rulebooks/fleet_watch.yml: one 
 import argparse
 import asyncio
 import json
+import logging
 import os
 import runpy
 import signal
@@ -57,6 +58,7 @@ def proc_rss_mb(pid):
 def source_child(spec_path):
     """Child process: the source's main() behind a one-slot queue; prints one line per event."""
     spec = json.loads(Path(spec_path).read_text())
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout)  # ansible-rulebook does this for its sources
     module = runpy.run_path(str(SOURCE))
 
     async def run():
@@ -170,6 +172,16 @@ def figures(name, values):
             f"max {1000 * values[-1]:.0f} ms")
 
 
+def stop(proc):
+    """SIGINT, then the whole process group (the rulebook and a recover.yml run it started)."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def measure_idle(pid, seconds):
     cpu0, wall0 = proc_cpu_s(pid), time.monotonic()
     time.sleep(seconds)
@@ -199,7 +211,7 @@ def phase_source(broker, fleet, uuids, workdir, args):
                PYTHONPATH=os.pathsep.join([str(REPO / ".cache" / "collections"), os.environ.get("PYTHONPATH", "")]))
     started = time.monotonic()
     child = subprocess.Popen([sys.executable, __file__, "--source-child", str(spec)], env=env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     lines = Lines(child.stdout)
     lines.start()
     try:
@@ -235,12 +247,7 @@ def phase_source(broker, fleet, uuids, workdir, args):
               f"CPU {cpu:.2f} s; RSS {proc_rss_mb(child.pid):.0f} MB")
         print("   " + figures("crash published -> event emitted", latencies))
     finally:
-        child.send_signal(signal.SIGINT)
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        stop(child)
     return burst
 
 
@@ -302,12 +309,7 @@ def phase_rulebook(broker, fleet, uuids, workdir, args, *, crashed):
                      if line.split(" on ", 1)[1].split()[0] in by_host]
         print("   " + figures("crash published -> alert action", latencies))
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the rulebook and the recover.yml run it started
-            proc.wait()
+        stop(proc)
 
 
 def main():

@@ -107,14 +107,14 @@ def options(args):
 
 def watched_clients(args):
     """(clients, inventory settings) from ``clients`` or the inventory."""
-    if args.get("clients"):
-        return clients_from_specs(args["clients"]), {}
     sources = args.get("inventory") or os.environ.get(ENV_INVENTORY)
-    if not sources:
+    if not args.get("clients") and not sources:
         raise FleetWatchError("fleet_watch needs the fleet's inventory: set the source's inventory option (or "
                               f"${ENV_INVENTORY}, or clients: {{host: client_uuid}})")
-    sources = [sources] if isinstance(sources, str) else list(sources)
     try:
+        if args.get("clients"):
+            return clients_from_specs(args["clients"]), {}
+        sources = [sources] if isinstance(sources, str) else list(sources)
         return load_inventory(sources, args.get("hosts") or "infoscreen_clients")
     except ValueError as exc:
         raise FleetWatchError(f"fleet_watch: {exc}") from None
@@ -161,11 +161,15 @@ class FleetWatch:
                                   ) from None
         view = LedgerView(ledger, self.options["reboot_grace_s"], cooldown)
         check = args.get("lockout_check", True)
-        self.judge = FleetJudge(clients, now=clock(), silent_after_s=self.options["silent_after_s"],
-                                retry_after_s=self.options["retry_after_s"],
-                                reboot_grace_s=self.options["reboot_grace_s"], run_hold_s=self.options["run_hold_s"],
-                                lockout=view.lockout if check not in (False, "false", "no", 0) else None,
-                                ours=view.ours)
+        try:
+            self.judge = FleetJudge(clients, now=clock(), silent_after_s=self.options["silent_after_s"],
+                                    retry_after_s=self.options["retry_after_s"],
+                                    reboot_grace_s=self.options["reboot_grace_s"],
+                                    run_hold_s=self.options["run_hold_s"],
+                                    lockout=view.lockout if check not in (False, "false", "no", 0) else None,
+                                    ours=view.ours)
+        except ValueError as exc:  # two hosts with one client_uuid
+            raise FleetWatchError(f"fleet_watch: {exc}") from None
         self.lock = threading.Lock()
         self.connected = False
         self.loop = None
