@@ -249,8 +249,6 @@ class WaveRun:
 
     def run(self):
         opts = self.options
-        clock = Clock(time.monotonic(), time.time())
-        self.timing["started_at"] = iso(clock.wall0)
         valid, errors = check_inventory(self.hosts)
         for host, client_uuid in self.absent:
             # Dropped out of the play before this command (unreachable, or failed in an earlier
@@ -265,16 +263,19 @@ class WaveRun:
             self.results[host] = not_executed(host, client_uuid if isinstance(client_uuid, str) else None,
                                               opts.action, "failed", error_code="invalid_inventory",
                                               error_message=message)
+        if opts.window_now is not None and opts.windows:
+            self.warn(f"maintenance windows judged at {iso(self.judged_now())} (infoscreen_wave_window_now, a drill "
+                      "or test option), not at the controller clock")
+        if valid and not opts.check_mode and opts.window_policy == "wait" and not opts.window_override_reason:
+            # Before the wave is in the ledger: a wave open and idle for long would look abandoned.
+            self._wait_for_windows(valid)
+        clock = Clock(time.monotonic(), time.time())
+        self.timing["started_at"] = iso(clock.wall0)
         number = self.ledger.start_wave(self.wave_id, opts.rollout_id or self.wave_id, opts.action,
                                         check_mode=opts.check_mode, now=clock.wall0)
         self.number = number
         client = None
         events = WaveEvents()
-        if opts.window_now is not None and opts.windows:
-            self.warn(f"maintenance windows judged at {iso(self.judged_now())} (infoscreen_wave_window_now, a drill "
-                      "or test option), not at the controller clock")
-        if valid and not opts.check_mode and opts.window_policy == "wait" and not opts.window_override_reason:
-            self._wait_for_windows(valid)
         if valid and not opts.check_mode:
             client = self._connect(events, clock)
             if client is None:
