@@ -8,7 +8,11 @@ from ansible_collections.infoscreen.fleet.plugins.lookup.collection_file import 
 
 
 def lookup(*terms):
-    return LookupModule().run(list(terms), variables={})
+    plugin = LookupModule()
+    # The name the plugin loader gives a plugin it loads; ansible-core 2.18 reads the options
+    # through it (2.19 sets a default).
+    plugin._load_name = "infoscreen.fleet.collection_file"
+    return plugin.run(list(terms), variables={})
 
 
 def test_paths_resolve_inside_the_collection_root():
