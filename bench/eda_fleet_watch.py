@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import runpy
 import signal
 import statistics
@@ -158,9 +159,15 @@ class Lines(threading.Thread):
                     return found
                 self.cond.wait(0.2)
 
-    def count(self, predicate):
+    def collect(self, predicate, count, timeout, start=0):
+        """The matching lines once there are ``count`` of them (or what there is at the timeout)."""
+        deadline = time.monotonic() + timeout
         with self.cond:
-            return [(t, line) for t, line in self.lines if predicate(line)]
+            while True:
+                found = [(t, line) for t, line in self.lines[start:] if predicate(line)]
+                if len(found) >= count or time.monotonic() > deadline:
+                    return found
+                self.cond.wait(0.05)
 
 
 def figures(name, values):
@@ -170,6 +177,19 @@ def figures(name, values):
     p95 = values[min(len(values) - 1, int(0.95 * len(values)))]
     return (f"{name}: n={len(values)} p50 {1000 * statistics.median(values):.0f} ms, p95 {1000 * p95:.0f} ms, "
             f"max {1000 * values[-1]:.0f} ms")
+
+
+def launch(command, env, cwd, ready, timeout):
+    """Start a child in its own process group; wait until a line says ``ready``."""
+    started = time.monotonic()
+    proc = subprocess.Popen(command, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    lines = Lines(proc.stdout)
+    lines.start()
+    if not lines.wait_for(lambda line: ready in line, timeout):
+        stop(proc)
+        raise SystemExit(f"{command[0]} did not start:\n" + "\n".join(line for _t, line in lines.lines[-30:]))
+    return proc, lines, started
 
 
 def stop(proc):
@@ -209,14 +229,9 @@ def phase_source(broker, fleet, uuids, workdir, args):
     env = dict(os.environ, INFOSCREEN_MQTT_USERNAME=broker.controller_username,
                INFOSCREEN_MQTT_PASSWORD=broker.controller_password, PYTHONUNBUFFERED="1",
                PYTHONPATH=os.pathsep.join([str(REPO / ".cache" / "collections"), os.environ.get("PYTHONPATH", "")]))
-    started = time.monotonic()
-    child = subprocess.Popen([sys.executable, __file__, "--source-child", str(spec)], env=env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    lines = Lines(child.stdout)
-    lines.start()
+    child, lines, started = launch([sys.executable, __file__, "--source-child", str(spec)], env, workdir,
+                                   "silent after", 120)
     try:
-        if not lines.wait_for(lambda line: "silent after" in line, 120):
-            raise SystemExit("the source did not connect:\n" + "\n".join(line for _t, line in lines.lines[-20:]))
         print(f"A. source alone: {len(uuids)} clients, inventory loaded and connected in "
               f"{time.monotonic() - started:.1f} s, RSS {proc_rss_mb(child.pid):.0f} MB")
         time.sleep(args.health_s)  # every client seen once
@@ -229,13 +244,7 @@ def phase_source(broker, fleet, uuids, workdir, args):
         cpu0, t0 = proc_cpu_s(child.pid), time.monotonic()
         fleet.crash(burst)
         names = {f"pi-{uuids.index(u):04d}": u for u in burst}
-        found = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            found = [(t, line) for t, line in lines.lines[mark:] if " app_crashed " in line]
-            if len(found) >= len(burst):
-                break
-            time.sleep(0.05)
+        found = lines.collect(lambda line: " app_crashed " in line, len(burst), 60, start=mark)
         took = time.monotonic() - t0
         cpu = proc_cpu_s(child.pid) - cpu0
         latencies = []
@@ -265,15 +274,10 @@ def phase_rulebook(broker, fleet, uuids, workdir, args, *, crashed):
                INFOSCREEN_MQTT_PASSWORD=broker.controller_password, INFOSCREEN_MQTT_HOST=broker.host,
                INFOSCREEN_MQTT_PORT=str(broker.port), ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONUNBUFFERED="1")
-    started = time.monotonic()
-    proc = subprocess.Popen(["ansible-rulebook", "-i", str(inventory), "-r", "infoscreen.fleet.fleet_watch", "--vars",
-                             str(variables), "-v", "--shutdown-delay", "2"], cwd=workdir, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    lines = Lines(proc.stdout)
-    lines.start()
+    proc, lines, started = launch(["ansible-rulebook", "-i", str(inventory), "-r", "infoscreen.fleet.fleet_watch",
+                                   "--vars", str(variables), "-v", "--shutdown-delay", "2"], env, workdir,
+                                  "Waiting for events", 180)
     try:
-        if not lines.wait_for(lambda line: "Waiting for events" in line, 180):
-            raise SystemExit("ansible-rulebook did not start:\n" + "\n".join(line for _t, line in lines.lines[-30:]))
         print(f"B. ansible-rulebook + fleet_watch.yml: ready in {time.monotonic() - started:.1f} s, "
               f"RSS {proc_rss_mb(proc.pid):.0f} MB (JVM included)")
         time.sleep(args.health_s)
@@ -293,20 +297,14 @@ def phase_rulebook(broker, fleet, uuids, workdir, args, *, crashed):
         burst = uuids[1:args.burst + 1]
         cpu0, w0 = proc_cpu_s(proc.pid), time.monotonic()
         fleet.crash(burst)
-        deadline = time.monotonic() + 120
-        alerts = []
-        while time.monotonic() < deadline:
-            alerts = [(t, line) for t, line in lines.lines[mark:] if "ALERT (hands on site): app_crashed" in line]
-            if len(alerts) >= len(burst):
-                break
-            time.sleep(0.1)
+        alerts = lines.collect(lambda line: "ALERT (hands on site): app_crashed" in line, len(burst), 120, start=mark)
         took = time.monotonic() - w0
         cpu = proc_cpu_s(proc.pid) - cpu0
         print(f"   burst of {len(burst)} crashes (auto-recovery off): {len(alerts)} alert actions in {took:.2f} s; "
               f"CPU {cpu:.2f} s; RSS {proc_rss_mb(proc.pid):.0f} MB")
         by_host = {f"pi-{uuids.index(u):04d}": u for u in burst}
-        latencies = [t - fleet.crashed_at[by_host[line.split(" on ", 1)[1].split()[0]]] for t, line in alerts
-                     if line.split(" on ", 1)[1].split()[0] in by_host]
+        hosts = [(t, re.search(r"app_crashed on (\S+)", line).group(1)) for t, line in alerts]
+        latencies = [t - fleet.crashed_at[by_host[host]] for t, host in hosts if host in by_host]
         print("   " + figures("crash published -> alert action", latencies))
     finally:
         stop(proc)
