@@ -46,7 +46,7 @@ def retained_reports(fleet, names, timeout=10.0):
     got, fenced = {}, threading.Event()
     state = {}
 
-    def on_connect(client, _u, _f, reason, _p):
+    def on_connect(client, _u, _f, _reason, _p):
         client.subscribe([(t, SubscribeOptions(qos=0)) for t in topics])
         state["fence"] = client.subscribe(next(iter(topics)), options=SubscribeOptions(qos=0, retainHandling=2))[1]
 
