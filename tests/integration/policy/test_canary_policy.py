@@ -71,3 +71,29 @@ def test_a_bad_rate_is_refused_and_a_rate_is_batch_mode(tmp_path):
                                               json.dumps({"canary_waves": {"start": 1, "factor": 2}}), timeout=120)
     assert rc == 0, output
     assert "hosts=infoscreen_clients" in output
+
+
+def test_a_wave_outside_its_windows_stops_before_anything_is_applied(tmp_path):
+    """3 clients (below the bulk guard), the canary group's window 02:00-05:00 Berlin judged at
+    06:00: the first play passes and names the client outside; the wave play stops before its
+    record and apply tasks (no broker is needed to get that far)."""
+    global GROUPS
+    saved, GROUPS = GROUPS, {"canary": 1, "wave1": 1, "wave2": 1}
+    try:
+        night = [{"start": "02:00", "end": "05:00", "tz": "Europe/Berlin"}]
+        path = inventory(tmp_path)
+        data = json.loads(path.read_text())
+        data["all"]["children"]["infoscreen_clients"]["children"]["canary"]["vars"] = {
+            "infoscreen_maintenance_windows": night}
+        path.write_text(json.dumps(data))
+        extra = {"canary_release": {"label": "2.0"}, "infoscreen_wave_window_now": "2026-07-15T06:00:00+02:00",
+                 "infoscreen_ledger": str(tmp_path / "ledger.sqlite3")}  # the rollout state file goes beside it
+        rc, output, _recap = run_ansible_playbook(path, "canary.yml", "-e", json.dumps(extra), timeout=300)
+    finally:
+        GROUPS = saved
+    out = " ".join(output.split())
+    assert rc != 0, out
+    assert "wave 1 (canary): pi-00 outside their maintenance windows now (first opening 2026-07-16T00:00:00.000Z)" \
+        in out
+    assert "Nothing of this wave was applied" in out
+    assert "TASK [Apply the new release" not in out and "TASK [Record the release" not in out
