@@ -182,7 +182,7 @@ def main():
         return
     from infoscreen_sim.broker import LocalBroker
 
-    uuids = [str(uuid.uuid4()) for _ in range(args.clients)]
+    uuids = [str(uuid.uuid4()) for _index in range(args.clients)]
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         broker = LocalBroker(workdir / "broker", clients=[])
