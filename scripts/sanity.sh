@@ -25,7 +25,15 @@ fi
 # First on PATH: ansible-test --local --python 3.11 runs the python3.11 it finds there.
 export PATH="$venv/bin:$PATH"
 INFOSCREEN_VENV="$venv" "$ROOT/scripts/sanity-bootstrap.sh"
-copy="$("$ROOT/scripts/collection-copy.sh" "$ROOT/artifacts/sanity${SANITY_VENV:+-$(basename "$venv")}")"
+# One copy per run (its own folder, removed at exit): engineers run this script at the same
+# time in the shared checkout, and a second run re-copying a shared folder pulled the files
+# from under the first (pylint: "No module named ...", then ansible-test lost its cwd).
+base="$ROOT/artifacts/sanity${SANITY_VENV:+-$(basename "$venv")}/run-$$"
+trap 'rm -rf "$base"' EXIT
+copy="$("$ROOT/scripts/collection-copy.sh" "$base")"
 cd "$copy"
 echo "[sanity] $("$venv/bin/ansible-test" --version) on $copy" >&2
-"$venv/bin/ansible-test" sanity --local --python 3.11 --color no "$@"
+status=0
+"$venv/bin/ansible-test" sanity --local --python 3.11 --color no "$@" || status=$?
+cd "$ROOT"
+exit "$status"

@@ -75,14 +75,17 @@ run_docs() {
   # shellcheck source=scripts/tools-venv.sh
   source "$ROOT/scripts/tools-venv.sh" || return 1
   echo "== antsibull-docs lint-collection-docs --plugin-docs (plugins and role argument specs)"
-  local copy
-  copy="$("$ROOT/scripts/collection-copy.sh" "$ROOT/artifacts/docs-lint")" || return 1
+  # One copy per run (scripts/sanity.sh says why), removed when the lint is done.
+  local base="$ROOT/artifacts/docs-lint/run-$$" copy status=0
+  copy="$("$ROOT/scripts/collection-copy.sh" "$base")" || return 1
   # community.general (a dependency) comes with the ansible package in the bootstrap's venv
   # (its python is first on PATH here; the tools venv has ansible-core only).
   local bundled
   bundled="$(python -c 'import ansible_collections, os; print(os.path.dirname(ansible_collections.__path__[0]))')" || return 1
-  (cd "$copy" && PATH="$TOOLS_VENV/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$ROOT/artifacts/docs-lint:$bundled" \
-    "$TOOLS_VENV/bin/antsibull-docs" lint-collection-docs --plugin-docs .) || return 1
+  (cd "$copy" && PATH="$TOOLS_VENV/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$base:$bundled" \
+    "$TOOLS_VENV/bin/antsibull-docs" lint-collection-docs --plugin-docs .) || status=1
+  rm -rf "$base"
+  return "$status"
 }
 
 run_sanity() {
