@@ -437,8 +437,9 @@ class WaveRun:
         for tracker in trackers:
             if tracker.check_deadline(now):
                 changed.append(tracker)
-            elif (self._budget_left > 0 and opts.reannounce_s
+            elif (self._budget_left > 0 and opts.reannounce_s and tracker.phase != "stabilizing"
                   and now - tracker.last_change_mono >= opts.reannounce_s * 2 ** tracker.republished):
+                # (A stabilizing command has its agent's outcome; only health is awaited.)
                 # An ack can be lost at the broker (its per-client queue limit, a restart
                 # without persistence). The same command again is safe: the agent
                 # de-duplicates by command_id and re-announces its status.
