@@ -12,6 +12,7 @@ import types
 
 import pytest
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import Ledger
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.fleet_status import read_status
 from integration.recover.ladder_run import run_recover_playbook
 from integration.status.status_helpers import report_service_failed, retained_reports
 
@@ -75,3 +76,15 @@ def test_recover_clears_the_report_of_the_client_it_recovered(fleet_factory, tmp
     assert retained_reports(fleet, ("client-001", "client-002")) == {}
     (note,) = ack_notes(tmp_path / "ledger.sqlite3", fleet, "client-001")
     assert note["state"] == "completed" and note["reason"] == "recover.yml recovered the client"
+
+    # the status shows what happened and when: the restart_app that recovered it, the acknowledgement
+    broker, controller = fleet.manifest["broker"], fleet.manifest["controller"]
+    params = {"mqtt_host": broker["host"], "mqtt_port": broker["port"], "mqtt_username": controller["username"],
+              "mqtt_password": controller["password"], "mqtt_tls": False, "mqtt_ca_cert": None, "mqtt_keepalive": 30}
+    status = read_status(params, {n: fleet.clients[n].client_uuid for n in ("client-001", "client-002")},
+                         ledger_factory=lambda: Ledger(str(tmp_path / "ledger.sqlite3")), listen_s=8,
+                         max_heartbeat_age_s=8)
+    row = {r["host"]: r for r in status["clients"]}["client-001"]
+    assert row["severity"] == "ok" and row["service_failed"] is None, row
+    assert (row["last_command"]["action"], row["last_command"]["state"]) == ("restart_app", "completed")
+    assert row["last_command"]["finished_at"] and row["last_ack"]["reason"] == "recover.yml recovered the client"
