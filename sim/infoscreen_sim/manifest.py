@@ -61,6 +61,8 @@ def pi_agent_vars(manifest):
         "pi_agent_mqtt_port": "{{ infoscreen_mqtt_port }}",
         "pi_agent_state_dir": "/" + CLIENT_PATHS["state_dir"],
         "pi_agent_boot_id_path": "/" + CLIENT_PATHS["boot_id"],
+        # the client's own local hold file (config_writer.py writes the same path), not /run's
+        "pi_agent_hold_path": "/run/hold.json",
         "pi_agent_release_cache_dir": os.path.join(manifest["workdir"], "release-cache"),
     }
     if manifest["broker"].get("ca_cert"):
