@@ -311,7 +311,7 @@ def phase_rulebook(broker, fleet, uuids, workdir, args, *, crashed):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--heartbeat-s", type=float, default=10.0)
@@ -329,7 +329,7 @@ def main():
         workdir = Path(tmp)
         dummy = [{"name": "bench-0", "client_uuid": str(uuid.uuid4()), "password": uuid.uuid4().hex}]
         with LocalBroker(workdir / "broker", clients=dummy) as broker:
-            uuids = [str(uuid.uuid4()) for _ in range(args.clients)]
+            uuids = [str(uuid.uuid4()) for _client in range(args.clients)]
             fleet = Fleet(broker, uuids, args.heartbeat_s, args.health_s)
             fleet.start()
             print(f"{args.clients} clients: heartbeat every {args.heartbeat_s:g} s, health every {args.health_s:g} s "

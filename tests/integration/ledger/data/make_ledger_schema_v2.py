@@ -13,15 +13,15 @@ with Ledger(sys.argv[1]) as led:
     led.start_wave("w1", "r1", "reboot_host", now=NOW - 600)
     ids = []
     for i, at in enumerate((NOW - 600, NOW - 400, NOW - 200)):
-        row, _ = led.reserve(A, "reboot_host", host="lobby-01", wave_id="w1", now=at, expires_at=at + 240,
-                             payload={"n": i}, deadline_at=at + 300)
+        row = led.reserve(A, "reboot_host", host="lobby-01", wave_id="w1", now=at, expires_at=at + 240,
+                          payload={"n": i}, deadline_at=at + 300)[0]
         led.record_transitions([(row["command_id"], "published", at + 1, None, {}),
                                 (row["command_id"], "accepted", at + 2, None, {}),
                                 (row["command_id"], "completed", at + 30, "back", {"reconnect_s": 25.0})])
         ids.append(row["command_id"])
-    blocked, _ = led.reserve(A, "reboot_host", host="lobby-01", now=NOW - 100, expires_at=NOW + 140)
-    over, _ = led.reserve(A, "reboot_host", host="lobby-01", now=NOW - 90, expires_at=NOW + 150,
-                          override_reason="operator said so")
+    blocked = led.reserve(A, "reboot_host", host="lobby-01", now=NOW - 100, expires_at=NOW + 140)[0]
+    over = led.reserve(A, "reboot_host", host="lobby-01", now=NOW - 90, expires_at=NOW + 150,
+                       override_reason="operator said so")[0]
     led.record_transition(over["command_id"], "failed", at=NOW - 60, error_code="helper_failed")
     led.record_step(B, "poe_cycle", "completed", host="lobby-02", at=NOW - 50)
     led.finish_wave("w1", {"lobby-01": {"client_uuid": A, "command_id": ids[-1], "state": "completed"}},
