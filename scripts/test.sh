@@ -45,7 +45,7 @@ left = sorted(p.name for p in pathlib.Path("changelogs/fragments").glob("*.y*ml"
 version = yaml.safe_load(pathlib.Path("galaxy.yml").read_text())["version"]
 if left:
     print(f"changelog: {len(left)} fragment(s) in no release section yet ({', '.join(left)}); "
-          f"antsibull-changelog release --version {version} --update-existing takes them")
+          f"scripts/changelog-release.sh takes them into release {version}")
 PY
 }
 
