@@ -2,8 +2,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Acknowledge service_failed reports: clear the retained message and note it in the ledger.
 
-A client's OnFailure= notifier leaves its report retained on ``infoscreen/{uuid}/service_failed``
-(agent/infoscreen_agent/notify.py), so every new subscriber sees it until it is acknowledged. To
+A client's OnFailure= notifier leaves its report retained on the client's service_failed topic
+(plugins/module_utils/contract/topics.py; agent/infoscreen_agent/notify.py), so every new
+subscriber sees it until it is acknowledged. To
 acknowledge, one MQTT connection (the controller account; roles/mqtt_broker's ACL lets it write every
 contract topic):
 
