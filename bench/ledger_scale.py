@@ -1,7 +1,8 @@
 """Benchmark of the ledger at wave scale (issue 17, item 4). Prints figures; not a test.
 
     source scripts/bootstrap.sh
-    python bench/ledger_scale.py [--sizes 500,2000] [--backends sqlite,postgresql] [--boot-s 5] [--force]
+    python bench/ledger_scale.py [--sizes 250,1000] [--backends sqlite,postgresql] [--boot-s 5] [--force]
+    python bench/ledger_scale.py --ledger-only [--sizes 1000,10000]
 
 For each size N: a real mosquitto (mqtt_broker role, local mode) with N accounts and a light
 simulated fleet (bench/light_fleet.py: one MQTT connection per client, reboot = disconnect,
@@ -26,7 +27,14 @@ threads and 10,000 broker connections (20,000 local ports) on 2 cores. Tried on 
 5,200 of the clients were still connecting, the load average reached 535 and other
 processes' port picks collided (a broker start elsewhere failed with "address in use"). So
 sizes above MAX_SAFE_CLIENTS are refused unless --force is given (a bigger machine, or a
-light fleet multiplexing many clients per thread, which does not exist yet).
+light fleet multiplexing many clients per thread, which does not exist yet). 2,000 did not
+finish either on that machine (load 120-170: 640 clients never acked within 125 s).
+
+``--ledger-only`` measures what the ledger costs a wave of any size without the fleet: the
+same calls the wave driver makes (start_wave, one batch with prefetch_lockout + a reserve
+per host, the transitions of every host in flush-sized batches - published, accepted,
+execution_started, completed - with defer_when_busy, finish_wave with every host's result),
+timed per phase, for 1,000 and 10,000 hosts on each backend.
 """
 
 import argparse
@@ -50,7 +58,7 @@ from fixtures.postgres import PgCluster  # noqa: E402
 from infoscreen_sim.broker import LocalBroker  # noqa: E402
 from lifecycle_wave_bench import cpu_s, reboot_durations, rss_mb_now, write_private  # noqa: E402
 
-MAX_SAFE_CLIENTS = 3000
+MAX_SAFE_CLIENTS = 1000
 
 
 def load():
@@ -199,9 +207,85 @@ def growth(results, backends):
     return found
 
 
+def ledger_only(args):
+    """The ledger calls of one wave per size and backend, timed (no broker, no fleet)."""
+    print(f"ledger-only bench: sizes {args.sizes}, backends {args.backends}, flush {args.flush}, "
+          f"{os.cpu_count()} cores, load {load()}", flush=True)
+    pg = PgCluster() if "postgresql" in args.backends else None
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="infoscreen-ledger-only-"))
+    results = []
+    try:
+        for size in (int(s) for s in args.sizes.split(",")):
+            entry = {"clients": size}
+            hosts = [(f"h-{i:05d}", str(uuid.uuid4())) for i in range(size)]
+            for backend in args.backends:
+                spec = (str(workdir / f"only-{size}.sqlite3") if backend == "sqlite"
+                        else pg.url(pg.create_database(f"only_{size}_{uuid.uuid4().hex[:6]}")))
+                load_before, cpu0, rss0 = load(), cpu_s(resource.RUSAGE_SELF), rss_mb_now()
+                phases = {}
+                with Ledger(spec) as ledger:
+                    ledger.migrate()
+                    now = time.time()
+                    wave_id = str(uuid.uuid4())
+                    t0 = time.perf_counter()
+                    ledger.start_wave(wave_id, wave_id, "reboot_host", now=now)
+                    phases["start_wave_s"] = time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    ids = []
+                    with ledger.batch():
+                        ledger.prefetch_lockout([u for _h, u in hosts], now=now)
+                        for host, client_uuid in hosts:
+                            row, _unused = ledger.reserve(client_uuid, "reboot_host", host=host, wave_id=wave_id,
+                                                          now=now, expires_at=now + 240, deadline_at=now + 300,
+                                                          payload={"command_id": "x", "action": "reboot_host"})
+                            ids.append(row["command_id"])
+                    phases["reserve_s"] = time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    batches = 0
+                    for state in ("published", "accepted", "execution_started", "completed"):
+                        for start in range(0, size, args.flush):
+                            fields = {"reconnect_s": 30.0} if state == "completed" else {}
+                            ledger.record_transitions([(cid, state, None, None, fields)
+                                                       for cid in ids[start:start + args.flush]],
+                                                      defer_when_busy=True)
+                            batches += 1
+                    phases["transitions_s"] = time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    ledger.finish_wave(wave_id, {h: {"client_uuid": u, "command_id": c, "state": "completed"}
+                                                 for (h, u), c in zip(hosts, ids)}, {"counts": {"hosts": size}})
+                    phases["finish_wave_s"] = time.perf_counter() - t0
+                    done = len(ledger.commands(wave_id=wave_id, state="completed", limit=size + 1,
+                                               with_transitions=False))
+                total = sum(phases.values())
+                entry[backend] = dict(phases, total_s=total, batches=batches, completed=done,
+                                      cpu_s=cpu_s(resource.RUSAGE_SELF) - cpu0, rss_growth_mb=rss_mb_now() - rss0,
+                                      per_host_ms=1000 * total / size, load_before=load_before, load_after=load())
+                print(f"[{size}] {backend}: ledger {total:.2f} s for the wave ({1000 * total / size:.2f} ms per "
+                      f"host) = start {phases['start_wave_s']:.2f} + reserve {phases['reserve_s']:.2f} + "
+                      f"transitions {phases['transitions_s']:.2f} ({4 * size} in {batches} batches) + finish "
+                      f"{phases['finish_wave_s']:.2f}; {done} completed; CPU {entry[backend]['cpu_s']:.2f} s; "
+                      f"load {load_before} -> {load()}", flush=True)
+            results.append(entry)
+    finally:
+        if pg is not None:
+            pg.remove()
+    sizes = sorted(r["clients"] for r in results)
+    if len(sizes) > 1:
+        small, large = results[0], results[-1]
+        for backend in args.backends:
+            ratio = large[backend]["total_s"] / max(small[backend]["total_s"], 1e-6)
+            print(f"growth {backend} {small['clients']} -> {large['clients']} "
+                  f"({large['clients'] / small['clients']:g}x hosts): ledger time {ratio:.1f}x", flush=True)
+    (workdir / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    print(f"figures also in {workdir / 'results.json'} (load {load()})")
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description="ledger scale benchmark (prints figures)")
-    parser.add_argument("--sizes", default="500,2000")
+    parser.add_argument("--sizes", default=None, help="default 250,1000 (with --ledger-only 1000,10000)")
+    parser.add_argument("--ledger-only", action="store_true", help="the ledger's calls of a wave, no fleet")
+    parser.add_argument("--flush", type=int, default=500, help="--ledger-only: transitions per flush batch")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--boot-s", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=4, help="light-fleet processes")
@@ -213,6 +297,9 @@ def main():
     parser.add_argument("--workdir")
     args = parser.parse_args()
     args.backends = [b for b in args.backends.split(",") if b]
+    args.sizes = args.sizes or ("1000,10000" if args.ledger_only else "250,1000")
+    if args.ledger_only:
+        return ledger_only(args)
     too_big = [s for s in args.sizes.split(",") if int(s) > MAX_SAFE_CLIENTS]
     if too_big and not args.force:
         parser.error(f"sizes {', '.join(too_big)} exceed {MAX_SAFE_CLIENTS} light clients: bench/light_fleet.py needs "

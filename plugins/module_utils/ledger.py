@@ -1026,6 +1026,9 @@ class Ledger:
                 rows.append((command_id, state, at, detail))
             if fields:
                 merged.setdefault(command_id, {}).update(fields)
+        if isinstance(db, _pg.PgConnection):
+            _pg.apply_transitions(db, rows, merged)
+            return
         if rows:
             db.executemany("INSERT INTO transitions (command_id, state, at, detail) VALUES (?,?,?,?)", rows)
         groups = {}
