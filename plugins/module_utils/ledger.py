@@ -334,7 +334,7 @@ class _Batch:
         try:
             if tx.pipeline is not None:
                 try:
-                    tx.pipeline.__exit__(exc_type, exc, tb)  # sends what is queued, raises its errors
+                    tx.pipeline_cm.__exit__(exc_type, exc, tb)  # sends what is queued, raises its errors
                 except BaseException as error:
                     tx.__exit__(type(error), error, None)  # roll back, then report it
                     raise
@@ -635,6 +635,8 @@ class Ledger:
             self.wait_s = wait_s
             self.outer = False
             self.pipeline = None  # PostgreSQL batches: psycopg pipeline mode until the batch ends
+            self.pipeline_cm = None
+            self.queued = 0
 
         def __enter__(self):
             if self.ledger.backend == "postgresql":
@@ -728,8 +730,8 @@ class Ledger:
                 tx.db.raw("SELECT pg_advisory_xact_lock(%s)", (_pg.BATCH_KEY,))
                 # Pipeline mode: statements whose result nobody reads (locks, inserts) are sent
                 # with the next read, so a host costs about one round trip, not five.
-                tx.pipeline = tx.db.conn.pipeline()
-                tx.pipeline.__enter__()
+                tx.pipeline_cm = tx.db.conn.pipeline()
+                tx.pipeline = tx.pipeline_cm.__enter__()
         return Ledger._Tx(self, db, wait)
 
     def _lock_client(self, db, client_uuid):
@@ -937,6 +939,11 @@ class Ledger:
                     and client_uuid in self._prefetched and self._batch_depth:
                 self._prefetched[client_uuid].append({"command_id": command_id, "state": state, "issued_at": now,
                                                       "expires_at": expires_at, "finished_at": None})
+        tx = self._batch_tx
+        if tx is not None and tx.pipeline is not None:
+            tx.queued += 1
+            if tx.queued % 200 == 0:
+                tx.pipeline.sync()  # keep the pipeline's unread results (and the socket buffers) small
         if self.backend == "postgresql":
             # The row as inserted, without reading it back: one round trip less per host (in a
             # wave's pipelined batch, the inserts travel with the next host's lockout read).
