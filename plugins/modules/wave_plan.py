@@ -153,7 +153,9 @@ bulk:
   returned: success
   type: dict
 windows:
-  description: How many targeted hosts have maintenance windows (restricted) and which are outside them now (outside_now).
+  description: >-
+    How many targeted hosts have maintenance windows (restricted) and which are outside them now
+    (outside_now).
   returned: success
   type: dict
 """
