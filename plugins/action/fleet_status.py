@@ -13,17 +13,12 @@ import time
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import env_fallback
-from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
-from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import ENV_LEDGER, Ledger
 from ansible_collections.infoscreen.fleet.plugins.plugin_utils.fleet_status import console_table, read_status
 from ansible_collections.infoscreen.fleet.plugins.plugin_utils.fleet_status_html import render_status_html
-from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client import (
-    MQTT_ARGUMENT_SPEC,
-    connection_summary,
-    missing_libraries,
-)
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_action import MqttAction, inventory_clients
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client import MQTT_ARGUMENT_SPEC, connection_summary
 from ansible_collections.infoscreen.fleet.plugins.plugin_utils.recover_health import HealthError
 
 display = Display()
@@ -62,37 +57,22 @@ def write_private(path, text):
         raise
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(MqttAction):
+    PLUGIN = "fleet_status"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
     _supports_check_mode = True  # it only listens and reads the ledger
-    _supports_async = False
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        missing = missing_libraries()
-        if missing:
-            raise AnsibleActionFail(missing)
-        for name in ("listen_s", "max_heartbeat_age_s", "connect_timeout_s", "lockout_window_s"):
-            if args[name] <= 0:
-                raise AnsibleActionFail(f"fleet_status: {name} must be above 0, got {args[name]}")
+        args = self._mqtt_args(positive=("listen_s", "max_heartbeat_age_s", "connect_timeout_s", "lockout_window_s"))
         if args["lockout_limit"] < 1 or args["cooldown_s"] < 0:
             raise AnsibleActionFail("fleet_status: lockout_limit must be at least 1 and cooldown_s not negative")
         started = time.monotonic()
-        hosts = args["hosts"] if args["hosts"] is not None else list(task_vars.get("ansible_play_batch") or [])
-        hostvars = task_vars.get("hostvars", {})
-        clients, inventory_errors = {}, {}
-        for host in hosts:
-            value = hostvars.get(host, {}).get(args["client_uuid_var"])
-            try:
-                contract.heartbeat_topic(value)  # refuses anything that is not a UUID
-            except (TypeError, ValueError):
-                # Shown as a problem row: a status read names what is wrong instead of refusing the fleet.
-                inventory_errors[host] = (f"inventory: {args['client_uuid_var']} is missing or not a UUID "
-                                          f"({value!r}); fix the host's variables")
-            else:
-                clients[host] = value
+        clients, problems = inventory_clients(self._target_hosts(args, task_vars), task_vars.get("hostvars", {}),
+                                              args["client_uuid_var"])
+        # Shown as problem rows: a status read names what is wrong instead of refusing the fleet.
+        inventory_errors = {host: f"inventory: {text}; fix the host's variables" for host, text in problems.items()}
         result.update(changed=False, broker=connection_summary(args), ledger=args["ledger"])
         timings = {"inventory_s": round(time.monotonic() - started, 2)}
         try:

@@ -8,7 +8,6 @@ the ledger, where infoscreen.fleet.lifecycle_outcome picks it up per host.
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import env_fallback
-from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import ENV_LEDGER, Ledger, LedgerError
@@ -17,11 +16,8 @@ from ansible_collections.infoscreen.fleet.plugins.plugin_utils.command_tracker i
     DEFAULT_STABILITY_S,
     DEFAULT_STABILITY_TIMEOUT_S,
 )
-from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client import (
-    MQTT_ARGUMENT_SPEC,
-    connection_summary,
-    missing_libraries,
-)
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_action import MqttAction
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client import MQTT_ARGUMENT_SPEC, connection_summary
 from ansible_collections.infoscreen.fleet.plugins.plugin_utils.wave_driver import WaveOptions, run_wave
 
 display = Display()
@@ -62,25 +58,22 @@ ARGUMENT_SPEC = {
 }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(MqttAction):
+    PLUGIN = "lifecycle_wave"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
     _supports_check_mode = True
-    _supports_async = False
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        missing = missing_libraries()
-        if missing:
-            raise AnsibleActionFail(missing)
+        args = self._mqtt_args()
         self._check_numbers(args)
         if args["override_lockout_reason"] is not None and not args["override_lockout_reason"].strip():
             raise AnsibleActionFail("override_lockout_reason must say why the lockout is overridden (it is logged)")
         if args["reason"] is not None and len(args["reason"]) > 2000:
             raise AnsibleActionFail("reason must be at most 2000 characters (contract v1)")
 
-        hosts = args["hosts"] if args["hosts"] is not None else list(task_vars.get("ansible_play_batch") or [])
+        hosts = self._target_hosts(args, task_vars)
         absent_names = [host for host in dict.fromkeys(args["absent_hosts"]) if host not in hosts]
         pairs = [(host, self._client_uuid(task_vars, host, args["client_uuid_var"])) for host in hosts]
         absent = [(host, self._client_uuid(task_vars, host, args["client_uuid_var"])) for host in absent_names]

@@ -6,13 +6,8 @@ module stub plugins/modules/recover_health.py for the documentation.
 """
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
-from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
-from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client import (
-    MQTT_ARGUMENT_SPEC,
-    connection_summary,
-    missing_libraries,
-)
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_action import MqttAction, inventory_clients
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client import MQTT_ARGUMENT_SPEC, connection_summary
 from ansible_collections.infoscreen.fleet.plugins.plugin_utils.recover_health import HealthError, HealthWatcher
 
 ARGUMENT_SPEC = {
@@ -30,34 +25,20 @@ ARGUMENT_SPEC = {
 }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(MqttAction):
+    PLUGIN = "recover_health"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
     _supports_check_mode = True  # it only listens
-    _supports_async = False
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        missing = missing_libraries()
-        if missing:
-            raise AnsibleActionFail(missing)
-        for name in ("listen_s", "max_heartbeat_age_s", "timeout_s", "connect_timeout_s"):
-            if args[name] <= 0:
-                raise AnsibleActionFail(f"recover_health: {name} must be above 0, got {args[name]}")
-        hosts = args["hosts"] if args["hosts"] is not None else task_vars.get("ansible_play_batch", [])
-        hostvars = task_vars.get("hostvars", {})
-        clients, problems = {}, []
-        for host in hosts:
-            value = hostvars.get(host, {}).get(args["client_uuid_var"])
-            try:
-                contract.heartbeat_topic(value)  # refuses anything that is not a UUID
-            except (TypeError, ValueError):
-                problems.append(f"{host}: {args['client_uuid_var']} is missing or not a UUID ({value!r})")
-            else:
-                clients[host] = value
+        args = self._mqtt_args(positive=("listen_s", "max_heartbeat_age_s", "timeout_s", "connect_timeout_s"))
+        hosts = self._target_hosts(args, task_vars)
+        clients, problems = inventory_clients(hosts, task_vars.get("hostvars", {}), args["client_uuid_var"])
         if problems:
-            raise AnsibleActionFail("recover_health: fix the inventory first - " + "; ".join(problems))
+            raise AnsibleActionFail("recover_health: fix the inventory first - "
+                                    + "; ".join(f"{host}: {text}" for host, text in problems.items()))
         result.update(changed=False, mode=args["mode"], broker=connection_summary(args))
         try:
             with HealthWatcher(args, clients, connect_timeout_s=args["connect_timeout_s"]) as watcher:

@@ -8,15 +8,10 @@ it in the ledger. See the module stub plugins/modules/service_failed_ack.py for 
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import env_fallback
-from ansible.plugins.action import ActionBase
-from ansible_collections.infoscreen.fleet.plugins.module_utils import contract
 from ansible_collections.infoscreen.fleet.plugins.module_utils.ledger import ENV_LEDGER, Ledger, LedgerError
 from ansible_collections.infoscreen.fleet.plugins.plugin_utils.fleet_status_ack import AckError, acknowledge
-from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client import (
-    MQTT_ARGUMENT_SPEC,
-    connection_summary,
-    missing_libraries,
-)
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_action import MqttAction, inventory_clients
+from ansible_collections.infoscreen.fleet.plugins.plugin_utils.mqtt_client import MQTT_ARGUMENT_SPEC, connection_summary
 
 ARGUMENT_SPEC = {
     "hosts": {"type": "list", "elements": "str"},
@@ -31,46 +26,31 @@ ARGUMENT_SPEC = {
 }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(MqttAction):
+    PLUGIN = "service_failed_ack"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
     _supports_check_mode = True  # check mode reads what is retained and clears nothing
-    _supports_async = False
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        missing = missing_libraries()
-        if missing:
-            raise AnsibleActionFail(missing)
+        args = self._mqtt_args(positive=("connect_timeout_s", "clear_timeout_s"))
         reason = (args["reason"] or "").strip()
         if not reason:
             raise AnsibleActionFail("service_failed_ack: reason must say why the report is acknowledged (it goes to "
                                     "the ledger)")
         if len(reason) > 2000:
             raise AnsibleActionFail("service_failed_ack: reason must be at most 2000 characters")
-        for name in ("connect_timeout_s", "clear_timeout_s"):
-            if args[name] <= 0:
-                raise AnsibleActionFail(f"service_failed_ack: {name} must be above 0, got {args[name]}")
         if args["requested_by"] is not None and args["requested_by"] < 1:
             raise AnsibleActionFail("service_failed_ack: requested_by must be an integer of at least 1")
-        hosts = args["hosts"] if args["hosts"] is not None else list(task_vars.get("ansible_play_batch") or [])
+        hosts = self._target_hosts(args, task_vars)
         unknown = sorted(set(args["expect"]) - set(hosts))
         if unknown:
             raise AnsibleActionFail(f"service_failed_ack: expect names hosts not in hosts: {unknown}")
-        hostvars = task_vars.get("hostvars", {})
-        clients, problems = {}, []
-        for host in hosts:
-            value = hostvars.get(host, {}).get(args["client_uuid_var"])
-            try:
-                contract.service_failed_topic(value)  # refuses anything that is not a UUID
-            except (TypeError, ValueError):
-                problems.append(f"{host}: {args['client_uuid_var']} is missing or not a UUID ({value!r})")
-            else:
-                clients[host] = value
+        clients, problems = inventory_clients(hosts, task_vars.get("hostvars", {}), args["client_uuid_var"])
         if problems:
             raise AnsibleActionFail("service_failed_ack: fix the inventory first (nothing was cleared) - "
-                                    + "; ".join(problems))
+                                    + "; ".join(f"{host}: {text}" for host, text in problems.items()))
         result.update(changed=False, broker=connection_summary(args), ledger=args["ledger"])
         try:
             acks = acknowledge(args, clients, reason, ledger_factory=lambda: Ledger(args["ledger"]),
